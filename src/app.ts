@@ -1,0 +1,60 @@
+// createApp(deps): the Express app with every route and the one error handler; no listen().
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import type { CallerDirectory } from './core/caller-directory.ts';
+import type { Clock } from './core/clock.ts';
+import { BrokerError, NotFound } from './core/errors.ts';
+import type { TokenService } from './core/token-service.ts';
+import { accessLog } from './http/middleware/access-log.ts';
+import { authenticateCaller } from './http/middleware/caller-auth.ts';
+import { requestId } from './http/middleware/request-id.ts';
+import { sendProblem, toBrokerError } from './http/problem.ts';
+import { healthRoutes } from './http/routes/health-routes.ts';
+import { tokenRoutes } from './http/routes/token-routes.ts';
+import { componentLogger, type Logger } from './observability/logger.ts';
+
+export interface AppDeps {
+  tokenService: TokenService;
+  callers: CallerDirectory;
+  clock: Clock;
+  logger: Logger;
+  bodyLimitBytes: number;
+  isShuttingDown?: () => boolean;
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  const httpLogger = componentLogger(deps.logger, 'http');
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  app.use(requestId());
+  app.use(helmet());
+  app.use(accessLog(httpLogger));
+
+  app.use(healthRoutes({ tokenService: deps.tokenService, clock: deps.clock, isShuttingDown: deps.isShuttingDown ?? (() => false) }));
+
+  // Strict JSON (objects and arrays only), size-limited, parsed only for application/json.
+  app.use(express.json({ limit: deps.bodyLimitBytes, strict: true, type: 'application/json' }));
+  app.use('/v1', authenticateCaller(deps.callers));
+  app.use(tokenRoutes({ tokenService: deps.tokenService, callers: deps.callers, clock: deps.clock, auditLogger: componentLogger(deps.logger, 'audit') }));
+
+  app.use((req: Request) => {
+    throw new NotFound(`no route for ${req.method} ${req.path.slice(0, 200)}`);
+  });
+
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const error = toBrokerError(err);
+    const fields = { requestId: res.locals.requestId as string, code: error.code, status: error.status };
+    // Log once, here at the edge: warn for refusals by the IdP, error for our own failures.
+    if (error.status >= 500 && error.code !== 'idp_rejected' && error.code !== 'idp_unavailable') {
+      httpLogger.error({ ...fields, err: error.cause instanceof Error ? { type: error.cause.name, message: error.cause.message } : undefined, message: error.message }, 'request failed');
+    } else if (error.code === 'idp_rejected' || error.code === 'idp_unavailable') {
+      httpLogger.warn({ ...fields, message: error.message }, 'identity provider failure');
+    }
+    sendProblem(res, error instanceof BrokerError ? error : toBrokerError(error), res.locals.requestId as string);
+  });
+
+  return app;
+}

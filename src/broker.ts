@@ -1,0 +1,80 @@
+// Builds the object graph from a loaded config: certificates → signers → providers → token
+// service → HTTP app. main.ts, the demo and the tests all start the broker through here.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app.ts';
+import { MemoryTokenCache } from './cache/memory-token-cache.ts';
+import type { LoadedConfig } from './config/load.ts';
+import { CallerDirectory } from './core/caller-directory.ts';
+import { systemClock, type Clock } from './core/clock.ts';
+import { TokenService, type CredentialRuntime } from './core/token-service.ts';
+import { StaticCertificateSource } from './credentials/certificate-source.ts';
+import { ClientAssertionSigner } from './credentials/client-assertion-signer.ts';
+import { componentLogger, createLogger, type Logger } from './observability/logger.ts';
+import { createProvider } from './providers/create-provider.ts';
+
+export interface Broker {
+  app: ReturnType<typeof createApp>;
+  tokenService: TokenService;
+  logger: Logger;
+  /** Starts listening; resolves with the bound address. */
+  listen(port?: number, host?: string): Promise<{ url: string; server: Server }>;
+  /** Stops accepting, lets in-flight requests finish, closes the cache. */
+  close(): Promise<void>;
+}
+
+export function buildBroker(loaded: LoadedConfig, options: { logger?: Logger; clock?: Clock } = {}): Broker {
+  const { config } = loaded;
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger({ level: config.server.logLevel });
+  const credentials = new Map<string, CredentialRuntime>();
+  for (const credential of config.credentials) {
+    const material = loaded.materials.get(credential.id)!;
+    const certificates = new StaticCertificateSource(material.certificate);
+    const signer = new ClientAssertionSigner(certificates, material.profile, clock);
+    credentials.set(credential.id, { config: credential, certificates, signer, provider: createProvider(credential, signer) });
+  }
+  const cache = new MemoryTokenCache(clock);
+  const tokenService = new TokenService(credentials, cache, clock, componentLogger(logger, 'token-service'));
+  let shuttingDown = false;
+  const app = createApp({
+    tokenService,
+    callers: new CallerDirectory(config.callers),
+    clock,
+    logger,
+    bodyLimitBytes: config.server.bodyLimitBytes,
+    isShuttingDown: () => shuttingDown,
+  });
+  let server: Server | undefined;
+
+  return {
+    app,
+    tokenService,
+    logger,
+    listen(port = config.server.port, host = config.server.host) {
+      return new Promise((resolve, reject) => {
+        server = createServer(app);
+        server.requestTimeout = config.server.requestTimeoutMs;
+        server.headersTimeout = Math.min(config.server.requestTimeoutMs, 10_000);
+        server.keepAliveTimeout = 5_000;
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          const address = server!.address() as AddressInfo;
+          const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+          resolve({ url: `http://${shownHost}:${address.port}`, server: server! });
+        });
+      });
+    },
+    async close() {
+      shuttingDown = true;
+      if (server) {
+        const s = server;
+        await new Promise<void>((resolve) => {
+          s.close(() => resolve());
+          s.closeIdleConnections();
+        });
+      }
+      await cache.close();
+    },
+  };
+}

@@ -1,0 +1,123 @@
+// Reads the YAML config, applies the environment overrides of DESIGN §4, validates it with the one
+// schema, then loads every credential's certificate; every problem is collected with its path and
+// reported at once. process.env is read here and nowhere else.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, type ConfigProblem } from '../core/errors.ts';
+import { CertificateLoadError, loadCertificate, type LoadedCertificate } from '../credentials/certificate.ts';
+import { resolveAssertionProfile, type AssertionProfile } from '../credentials/client-assertion-signer.ts';
+import { configSchema, type BrokerConfig } from './schema.ts';
+
+export interface LoadedCredentialMaterial {
+  certificate: LoadedCertificate;
+  profile: AssertionProfile;
+}
+
+export interface LoadedConfig {
+  config: BrokerConfig;
+  /** Credential id → its certificate and assertion profile. */
+  materials: Map<string, LoadedCredentialMaterial>;
+  /** Folder that relative paths in the file resolve against. */
+  baseDir: string;
+  /** Where the config came from, for messages. */
+  source: string;
+}
+
+export type Env = Record<string, string | undefined>;
+
+/** `credentials[0].certificate.keyFile` from a zod path. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part)), '');
+}
+
+function zodProblems(error: z.ZodError): ConfigProblem[] {
+  return error.issues.flatMap((issue): ConfigProblem[] => {
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: formatPath([...issue.path, key]), message: 'unknown key' }));
+    }
+    if (issue.code === 'invalid_union' && issue.path.at(-1) !== undefined) {
+      return [{ path: formatPath(issue.path), message: issue.message }];
+    }
+    return [{ path: formatPath(issue.path), message: issue.message }];
+  });
+}
+
+function applyEnv(raw: Record<string, unknown>, env: Env, problems: ConfigProblem[]): void {
+  const server = (raw.server ??= {}) as Record<string, unknown>;
+  if (env.HOST) server.host = env.HOST;
+  if (env.PORT !== undefined && env.PORT !== '') {
+    if (/^\d{1,5}$/.test(env.PORT)) server.port = Number(env.PORT);
+    else problems.push({ path: 'env.PORT', message: `must be a port number, got '${env.PORT}'` });
+  }
+  if (env.LOG_LEVEL) server.logLevel = env.LOG_LEVEL;
+  if (env.REDIS_URL) ((raw.cache ??= {}) as Record<string, unknown>).redisUrl = env.REDIS_URL;
+}
+
+/** Validates an already-parsed config object (the demo and tests build one in memory). */
+export function validateConfig(raw: unknown, baseDir: string, env: Env = {}, source = '(in memory)', now: Date = new Date()): LoadedConfig {
+  const problems: ConfigProblem[] = [];
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError([{ path: '', message: 'the configuration must be a mapping (YAML object)' }]);
+  }
+  const copy = structuredClone(raw) as Record<string, unknown>;
+  applyEnv(copy, env, problems);
+  const parsed = configSchema.safeParse(copy);
+  if (!parsed.success) {
+    problems.push(...zodProblems(parsed.error));
+    throw new ConfigError(problems);
+  }
+  const config = parsed.data;
+  const materials = new Map<string, LoadedCredentialMaterial>();
+  config.credentials.forEach((credential, i) => {
+    try {
+      const certificate = loadCertificate(credential.certificate, baseDir, now);
+      try {
+        const profile = resolveAssertionProfile(credential.provider, credential.assertion, certificate.keyType);
+        materials.set(credential.id, { certificate, profile });
+      } catch (err) {
+        problems.push({ path: `credentials[${i}].assertion.algorithm`, message: (err as Error).message });
+      }
+    } catch (err) {
+      if (!(err instanceof CertificateLoadError)) throw err;
+      for (const p of err.problems) problems.push({ path: `credentials[${i}].certificate.${p.field}`, message: p.message });
+    }
+  });
+  // Refuse rather than ignore: a replica set that silently kept separate caches would multiply
+  // IdP exchanges, and tokens must not be stored anywhere the operator did not ask for.
+  if (config.cache.redisUrl) {
+    problems.push({ path: 'cache.redisUrl', message: 'the shared Redis cache is not available in this version; remove it to use the in-memory cache' });
+  }
+  if (config.cache.encryptionKeyFile) {
+    problems.push({ path: 'cache.encryptionKeyFile', message: 'cache encryption applies to the Redis cache, which is not available in this version' });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { config: Object.freeze(config) as BrokerConfig, materials, baseDir, source };
+}
+
+/** Loads and validates the config file; throws ConfigError listing every problem. */
+export function loadConfigFile(path: string, env: Env = {}, now: Date = new Date()): LoadedConfig {
+  const absolute = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError([{ path: '', message: code === 'ENOENT' ? `config file not found: ${absolute}` : `cannot read config file ${absolute} (${code})` }]);
+  }
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => ({ path: '', message: `YAML error${e.linePos ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : ''}: ${e.message.split('\n')[0]}` })),
+    );
+  }
+  return validateConfig(doc.toJS(), dirname(absolute), env, absolute, now);
+}
+
+/** The config named by BROKER_CONFIG, with env overrides. */
+export function loadConfigFromEnv(env: Env = process.env): LoadedConfig {
+  const path = env.BROKER_CONFIG;
+  if (!path) throw new ConfigError([{ path: 'env.BROKER_CONFIG', message: 'set BROKER_CONFIG to the path of the YAML config file' }]);
+  return loadConfigFile(path, env);
+}

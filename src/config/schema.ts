@@ -1,0 +1,241 @@
+// The one schema for the broker's configuration (DESIGN §4). Every default lives here as a named
+// constant; unknown keys are errors (`.strict()`), so a typo never falls back silently.
+import { z } from 'zod';
+
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_HOST = '0.0.0.0';
+export const DEFAULT_KEY_PREFIX = 'token-broker:';
+/** Contract default for `min_ttl_seconds` (DESIGN §5). */
+export const DEFAULT_MIN_TTL_SECONDS = 60;
+export const DEFAULT_BODY_LIMIT_BYTES = 16 * 1024;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+export const DEFAULT_IDP_TIMEOUT_MS = 10_000;
+/** Entra: "keep it short - 5-10 minutes after nbf at most"; MSAL uses 600 s (reference §1.4). */
+export const DEFAULT_ASSERTION_LIFETIME_SECONDS = 600;
+export const MAX_ASSERTION_LIFETIME_SECONDS = 600;
+
+const CREDENTIAL_ID = /^[a-z0-9][a-z0-9\-_.]{0,63}$/;
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// A tenant is a GUID or a verified domain name; never common/organizations/consumers, which
+// Entra refuses for certificate client credentials (AADSTS700023, reference §1.3).
+const TENANT = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+)$/i;
+const SHA256_HEX = /^[0-9a-f]{64}$/i;
+const RESERVED_FORM_FIELDS = new Set(['grant_type', 'client_id', 'client_assertion', 'client_assertion_type', 'client_secret', 'scope']);
+
+const httpUrl = z
+  .string()
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === 'https:' || u.protocol === 'http:') && !u.username && !u.password && !u.hash;
+    } catch {
+      return false;
+    }
+  }, 'must be an absolute http(s) URL without credentials or fragment');
+
+const filePath = z.string().min(1, 'must name a file');
+
+export const certificateSchema = z
+  .object({
+    certFile: filePath.optional().describe('PEM certificate; may hold the chain'),
+    keyFile: filePath.optional().describe('PEM private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC)'),
+    pfxFile: filePath.optional().describe('PKCS#12 / PFX bundle with the key and the certificate chain'),
+    passphraseFile: filePath.optional().describe('file holding the PFX or encrypted-key passphrase'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.pfxFile) {
+      for (const f of ['certFile', 'keyFile'] as const) {
+        if (c[f]) ctx.addIssue({ code: 'custom', path: [f], message: 'give either pfxFile or certFile + keyFile, not both' });
+      }
+      return;
+    }
+    if (!c.certFile) ctx.addIssue({ code: 'custom', path: ['certFile'], message: 'required (or pfxFile)' });
+    if (!c.keyFile) ctx.addIssue({ code: 'custom', path: ['keyFile'], message: 'required with certFile' });
+  });
+
+export const SIGNING_ALGORITHMS = ['RS256', 'PS256', 'ES256'] as const;
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
+
+export const assertionSchema = z
+  .object({
+    algorithm: z.enum(SIGNING_ALGORITHMS).optional().describe('default: entra PS256 (RSA) / ES256 (EC); oidc RS256 (RSA) / ES256 (EC)'),
+    lifetimeSeconds: z
+      .number()
+      .int()
+      .min(30)
+      .max(MAX_ASSERTION_LIFETIME_SECONDS)
+      .default(DEFAULT_ASSERTION_LIFETIME_SECONDS)
+      .describe('seconds from iat to exp (default 600, max 600)'),
+    thumbprint: z
+      .enum(['x5t', 'x5t#S256', 'both', 'none'])
+      .optional()
+      .describe('thumbprint header: default x5t#S256, or x5t for RS256 on entra'),
+    sendX5c: z.boolean().default(false).describe('send the certificate chain in x5c (subject name + issuer apps)'),
+    kid: z.string().min(1).max(256).optional().describe('key id header, e.g. the kid registered with the IdP'),
+  })
+  .strict();
+
+const scopeList = z.array(z.string().trim().min(1).max(1024)).max(64);
+
+const baseCredential = {
+  id: z.string().regex(CREDENTIAL_ID, 'must match [a-z0-9][a-z0-9-_.]{0,63}'),
+  clientId: z.string().min(1).max(256),
+  certificate: certificateSchema,
+  assertion: assertionSchema.default({ lifetimeSeconds: DEFAULT_ASSERTION_LIFETIME_SECONDS, sendX5c: false }),
+  timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULT_IDP_TIMEOUT_MS).describe('per IdP call (default 10000)'),
+};
+
+export const CLOUDS = ['public', 'usgov', 'usgovhigh', 'dod', 'china'] as const;
+export type Cloud = (typeof CLOUDS)[number];
+
+export const entraCredentialSchema = z
+  .object({
+    ...baseCredential,
+    provider: z.literal('entra'),
+    tenantId: z.string().regex(TENANT, 'must be a tenant GUID or verified domain (not common/organizations)'),
+    clientId: z.string().regex(GUID, 'must be the Application (client) ID, a GUID'),
+    cloud: z.enum(CLOUDS).default('public'),
+    endpointVersion: z.enum(['v2', 'v1']).default('v2'),
+    authorityHost: httpUrl.optional().describe('override of the cloud login host (tests point it at a local server)'),
+    scopes: scopeList.min(1, 'an entra credential needs at least one scope, e.g. https://analysis.windows.net/powerbi/api/.default'),
+  })
+  .strict();
+
+export const OIDC_PRESETS = ['keycloak', 'okta', 'auth0', 'generic'] as const;
+export type OidcPreset = (typeof OIDC_PRESETS)[number];
+
+export const oidcCredentialSchema = z
+  .object({
+    ...baseCredential,
+    provider: z.literal('oidc'),
+    preset: z.enum(OIDC_PRESETS).default('generic'),
+    issuer: httpUrl.optional().describe('discovery: {issuer}/.well-known/openid-configuration'),
+    tokenEndpoint: httpUrl.optional().describe('skips discovery when set'),
+    tokenParams: z
+      .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'form field names are [A-Za-z0-9_.-]'), z.string().max(2048))
+      .default({})
+      .describe('extra form fields on the token request (Auth0 needs audience)'),
+    scopes: scopeList.default([]),
+  })
+  .strict();
+
+export const credentialSchema = z.discriminatedUnion('provider', [entraCredentialSchema, oidcCredentialSchema]);
+
+export const callerSchema = z
+  .object({
+    id: z.string().regex(CREDENTIAL_ID, 'must match [a-z0-9][a-z0-9-_.]{0,63}'),
+    apiKeySha256: z
+      .string()
+      .regex(SHA256_HEX, 'must be the hex SHA-256 of the API key (64 hex digits)')
+      .transform((v) => v.toLowerCase())
+      .describe('Authorization: Bearer <key>; store only the hash'),
+    allow: z
+      .array(
+        z
+          .object({
+            credential: z.string().min(1),
+            scopes: z
+              .array(z.string().min(1).max(1024))
+              .min(1)
+              .default(['*'])
+              .describe('patterns over the credential\'s scopes; * matches any run of characters'),
+          })
+          .strict(),
+      )
+      .default([]),
+    diagnostics: z.boolean().default(false).describe('may use /v1/diagnostics/*'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        host: z.string().min(1).default(DEFAULT_HOST).describe('env HOST overrides'),
+        port: z.number().int().min(0).max(65535).default(DEFAULT_PORT).describe('env PORT overrides'),
+        bodyLimitBytes: z.number().int().min(256).max(1024 * 1024).default(DEFAULT_BODY_LIMIT_BYTES),
+        requestTimeoutMs: z.number().int().min(1000).max(300_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
+        logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('env LOG_LEVEL overrides'),
+      })
+      .strict()
+      .default({
+        host: DEFAULT_HOST,
+        port: DEFAULT_PORT,
+        bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES,
+        requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
+        logLevel: 'info',
+      }),
+    cache: z
+      .object({
+        redisUrl: z
+          .string()
+          .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+          .optional()
+          .describe('absent: in-memory cache (one replica only); env REDIS_URL overrides'),
+        keyPrefix: z.string().max(128).default(DEFAULT_KEY_PREFIX),
+        encryptionKeyFile: filePath.optional(),
+      })
+      .strict()
+      .default({ keyPrefix: DEFAULT_KEY_PREFIX }),
+    credentials: z.array(credentialSchema).min(1, 'at least one credential is needed'),
+    callers: z.array(callerSchema).default([]),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const credentialIds = new Map<string, number>();
+    config.credentials.forEach((c, i) => {
+      if (credentialIds.has(c.id)) {
+        ctx.addIssue({ code: 'custom', path: ['credentials', i, 'id'], message: `duplicate credential id '${c.id}'` });
+      }
+      credentialIds.set(c.id, i);
+      if (c.provider === 'oidc') {
+        if (!c.issuer && !c.tokenEndpoint) {
+          ctx.addIssue({ code: 'custom', path: ['credentials', i, 'issuer'], message: 'an oidc credential needs issuer (for discovery) or tokenEndpoint' });
+        }
+        for (const field of Object.keys(c.tokenParams)) {
+          if (RESERVED_FORM_FIELDS.has(field)) {
+            ctx.addIssue({ code: 'custom', path: ['credentials', i, 'tokenParams', field], message: 'is set by the broker and cannot be overridden' });
+          }
+        }
+      }
+      if (c.provider === 'entra') {
+        c.scopes.forEach((s, j) => {
+          if (/\s/.test(s)) {
+            // Entra v2: one resource per request (AADSTS700022, reference §3.1).
+            ctx.addIssue({ code: 'custom', path: ['credentials', i, 'scopes', j], message: 'an entra scope names one resource: <resource>/.default' });
+          }
+        });
+      }
+    });
+    const callerIds = new Set<string>();
+    const keyHashes = new Map<string, string>();
+    config.callers.forEach((caller, i) => {
+      if (callerIds.has(caller.id)) {
+        ctx.addIssue({ code: 'custom', path: ['callers', i, 'id'], message: `duplicate caller id '${caller.id}'` });
+      }
+      callerIds.add(caller.id);
+      const other = keyHashes.get(caller.apiKeySha256);
+      if (other) {
+        ctx.addIssue({ code: 'custom', path: ['callers', i, 'apiKeySha256'], message: `the same key hash is already used by caller '${other}'` });
+      }
+      keyHashes.set(caller.apiKeySha256, caller.id);
+      caller.allow.forEach((a, j) => {
+        if (!credentialIds.has(a.credential)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['callers', i, 'allow', j, 'credential'],
+            message: `no credential with id '${a.credential}' is configured`,
+          });
+        }
+      });
+    });
+  });
+
+export type BrokerConfig = z.infer<typeof configSchema>;
+export type CredentialConfig = z.infer<typeof credentialSchema>;
+export type EntraCredentialConfig = z.infer<typeof entraCredentialSchema>;
+export type OidcCredentialConfig = z.infer<typeof oidcCredentialSchema>;
+export type CallerConfig = z.infer<typeof callerSchema>;
+export type CertificateConfig = z.infer<typeof certificateSchema>;
+export type AssertionConfig = z.infer<typeof assertionSchema>;

@@ -1,0 +1,99 @@
+// Builds and signs the client assertion of RFC 7523 §3 / OIDC Core §9 private_key_jwt, with the
+// header and claims each IdP expects (DESIGN §6 "Assertions", reference §1).
+import { randomUUID } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import type { AssertionConfig, SigningAlgorithm } from '../config/schema.ts';
+import type { Clock } from '../core/clock.ts';
+import type { KeyType, LoadedCertificate } from './certificate.ts';
+import type { CertificateSource } from './certificate-source.ts';
+
+export type ThumbprintHeader = 'x5t' | 'x5t#S256' | 'both' | 'none';
+
+export interface AssertionProfile {
+  algorithm: SigningAlgorithm;
+  thumbprint: ThumbprintHeader;
+  sendX5c: boolean;
+  kid?: string;
+  lifetimeSeconds: number;
+}
+
+export interface AssertionHeader {
+  alg: SigningAlgorithm;
+  typ: 'JWT';
+  x5t?: string;
+  'x5t#S256'?: string;
+  x5c?: string[];
+  kid?: string;
+}
+
+export interface AssertionClaims {
+  aud: string;
+  iss: string;
+  sub: string;
+  jti: string;
+  iat: number;
+  nbf: number;
+  exp: number;
+}
+
+/**
+ * Defaults per IdP: Entra documents PS256 + x5t#S256 (what MSAL sends since 2024) and keeps
+ * RS256 + x5t (SHA-1) as the fallback (reference §1.1, §4.1); generic OIDC servers expect RS256 or ES256.
+ * Throws with a message naming the field when the algorithm does not fit the key.
+ */
+export function resolveAssertionProfile(provider: 'entra' | 'oidc', config: AssertionConfig, keyType: KeyType): AssertionProfile {
+  const algorithm: SigningAlgorithm = config.algorithm ?? (keyType === 'ec' ? 'ES256' : provider === 'entra' ? 'PS256' : 'RS256');
+  if (keyType === 'ec' && algorithm !== 'ES256') {
+    throw new Error(`algorithm ${algorithm} needs an RSA key, but the certificate has an EC key: use ES256`);
+  }
+  if (keyType === 'rsa' && algorithm === 'ES256') {
+    throw new Error('algorithm ES256 needs an EC P-256 key, but the certificate has an RSA key: use PS256 or RS256');
+  }
+  const thumbprint: ThumbprintHeader = config.thumbprint ?? (provider === 'entra' && algorithm === 'RS256' ? 'x5t' : 'x5t#S256');
+  return { algorithm, thumbprint, sendX5c: config.sendX5c, kid: config.kid, lifetimeSeconds: config.lifetimeSeconds };
+}
+
+export class ClientAssertionSigner {
+  constructor(
+    private readonly certificates: CertificateSource,
+    readonly profile: AssertionProfile,
+    private readonly clock: Clock,
+  ) {}
+
+  buildHeader(cert: LoadedCertificate = this.certificates.current()): AssertionHeader {
+    const header: AssertionHeader = { alg: this.profile.algorithm, typ: 'JWT' };
+    // RFC 7515 §4.1.7–4.1.8: base64url of the binary digest of the DER certificate.
+    if (this.profile.thumbprint === 'x5t' || this.profile.thumbprint === 'both') header.x5t = cert.thumbprints.x5t;
+    if (this.profile.thumbprint === 'x5t#S256' || this.profile.thumbprint === 'both') header['x5t#S256'] = cert.thumbprints.x5tS256;
+    // RFC 7515 §4.1.6: x5c entries are standard base64 (not base64url) DER, leaf first.
+    if (this.profile.sendX5c) header.x5c = cert.chain.map((c) => c.raw.toString('base64'));
+    if (this.profile.kid) header.kid = this.profile.kid;
+    return header;
+  }
+
+  buildClaims(audience: string, clientId: string, nowMs: number = this.clock.now()): AssertionClaims {
+    // Integer NumericDates from the UTC epoch (RFC 7519 §2); nbf = iat = now as MSAL does.
+    const now = Math.floor(nowMs / 1000);
+    return {
+      aud: audience, // one string, the exact token URL (or the IdP's documented audience); never an array
+      iss: clientId,
+      sub: clientId,
+      // RFC 7523 §3: jti must be unique; strict IdPs refuse a replayed one, so every call signs anew.
+      jti: randomUUID(),
+      iat: now,
+      nbf: now,
+      exp: now + this.profile.lifetimeSeconds,
+    };
+  }
+
+  /** Signs a fresh assertion. Never cached: a new jti and time window on every exchange. */
+  sign(audience: string, clientId: string): string {
+    const cert = this.certificates.current();
+    const { alg: _alg, ...header } = this.buildHeader(cert);
+    return jwt.sign(this.buildClaims(audience, clientId), cert.privateKey, {
+      algorithm: this.profile.algorithm,
+      header: header as unknown as jwt.JwtHeader,
+      noTimestamp: true,
+    });
+  }
+}

@@ -1,0 +1,23 @@
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from '../../observability/logger.ts';
+
+/** One line per request. The path only: no query string, no headers, no body. */
+export function accessLog(logger: Logger) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      const fields = {
+        requestId: res.locals.requestId as string,
+        method: req.method,
+        path: req.path.slice(0, 256),
+        status: res.statusCode,
+        durationMs: Math.round(durationMs * 100) / 100,
+        callerId: (res.locals.caller as { id?: string } | undefined)?.id,
+      };
+      if (res.statusCode >= 500) logger.error(fields, 'request');
+      else logger.info(fields, 'request');
+    });
+    next();
+  };
+}

@@ -1,0 +1,83 @@
+// The only writer of error responses: RFC 9457 application/problem+json with the contract's
+// fields (DESIGN §5). Detail is shown only for errors that are safe to expose.
+import type { Response } from 'express';
+import { BrokerError, IdpRejected, IdpUnavailable, InternalError, InvalidRequest, RateLimited, type BrokerErrorCode } from '../core/errors.ts';
+
+/** Request-level failures raised by Express and body-parser, mapped to the contract's codes. */
+export class RequestTooLarge extends InvalidRequest {
+  override readonly status = 413;
+  override readonly title = 'Request body too large';
+}
+
+export class UnsupportedMediaType extends InvalidRequest {
+  override readonly status = 415;
+  override readonly title = 'Unsupported media type';
+}
+
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+export class InvalidFields extends InvalidRequest {
+  constructor(readonly fields: FieldProblem[]) {
+    super(fields.map((f) => (f.field ? `${f.field}: ${f.message}` : f.message)).join('; '), fields[0]?.field);
+  }
+}
+
+/** Errors thrown by body-parser carry `type` and `status`; everything else unknown is internal. */
+export function toBrokerError(err: unknown): BrokerError {
+  if (err instanceof BrokerError) return err;
+  const e = err as { type?: string; status?: number; expose?: boolean };
+  switch (e?.type) {
+    case 'entity.too.large':
+      return new RequestTooLarge('the request body is larger than the limit');
+    case 'entity.parse.failed':
+      return new InvalidRequest('the request body is not valid JSON');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new UnsupportedMediaType('unsupported body encoding or charset: send UTF-8 JSON');
+    case 'request.aborted':
+    case 'request.size.invalid':
+    case 'stream.encoding.set':
+      return new InvalidRequest('the request body could not be read');
+  }
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose) {
+    return new InvalidRequest('the request could not be processed');
+  }
+  return new InternalError('internal error', { cause: err });
+}
+
+export function problemType(code: BrokerErrorCode): string {
+  return `urn:token-broker:problem:${code}`;
+}
+
+export function sendProblem(res: Response, err: BrokerError, requestId: string): void {
+  if (res.headersSent) return;
+  const body: Record<string, unknown> = {
+    type: problemType(err.code),
+    title: err.title,
+    status: err.status,
+    code: err.code,
+    request_id: requestId,
+  };
+  if (err.expose) body.detail = err.message;
+  if (err instanceof InvalidFields) body.errors = err.fields;
+  if (err instanceof IdpRejected) {
+    body.idp_error = err.idpError;
+    body.hint = err.hint;
+    body.idp = {
+      error: err.idp.error,
+      error_description: err.idp.errorDescription,
+      error_codes: err.idp.errorCodes,
+      trace_id: err.idp.traceId,
+      correlation_id: err.idp.correlationId,
+      http_status: err.idp.httpStatus,
+    };
+  }
+  if (err instanceof IdpUnavailable || err instanceof RateLimited) {
+    res.setHeader('Retry-After', String(Math.max(1, Math.ceil(err.retryAfterSeconds))));
+  }
+  res.status(err.status).type('application/problem+json').setHeader('Cache-Control', 'no-store');
+  res.send(JSON.stringify(body));
+}

@@ -1,0 +1,42 @@
+// /livez: the process answers. /readyz: config loaded, every certificate usable, cache reachable.
+import { Router } from 'express';
+import type { Clock } from '../../core/clock.ts';
+import type { TokenService } from '../../core/token-service.ts';
+
+/** Certificates closer than this to their notAfter are reported in /readyz (still ready). */
+export const CERTIFICATE_EXPIRY_WARNING_DAYS = 14;
+const DAY_MS = 86_400_000;
+
+export function healthRoutes(deps: { tokenService: TokenService; clock: Clock; isShuttingDown: () => boolean }): Router {
+  const router = Router();
+
+  router.get('/livez', (_req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ status: 'ok' });
+  });
+
+  router.get('/readyz', (_req, res) => {
+    const now = deps.clock.now();
+    const certificates = deps.tokenService.listCredentials().map((r) => {
+      const cert = r.certificates.current();
+      const notAfter = cert.notAfter.getTime();
+      const status = notAfter <= now ? 'expired' : notAfter - now < CERTIFICATE_EXPIRY_WARNING_DAYS * DAY_MS ? 'expiring_soon' : 'ok';
+      return { credential: r.config.id, status, not_after: cert.notAfter.toISOString(), days_left: Math.floor((notAfter - now) / DAY_MS) };
+    });
+    const shuttingDown = deps.isShuttingDown();
+    const certificatesOk = certificates.every((c) => c.status !== 'expired');
+    const ready = !shuttingDown && certificatesOk;
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(ready ? 200 : 503).json({
+      status: ready ? (certificates.some((c) => c.status === 'expiring_soon') ? 'degraded' : 'ok') : 'not_ready',
+      checks: {
+        config: 'ok',
+        shutting_down: shuttingDown,
+        certificates,
+        cache: { kind: 'memory', status: 'ok' },
+      },
+    });
+  });
+
+  return router;
+}

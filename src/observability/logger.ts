@@ -1,0 +1,45 @@
+// pino JSON logs with redaction. Tokens, assertions, keys and caller secrets are never logged on
+// purpose; the redaction list is the safety net for anything that slips into a log object.
+import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
+
+export type Logger = PinoLogger;
+
+export const REDACTED_PATHS = [
+  'authorization',
+  'headers.authorization',
+  'req.headers.authorization',
+  'access_token',
+  '*.access_token',
+  'accessToken',
+  '*.accessToken',
+  'client_assertion',
+  '*.client_assertion',
+  'assertion',
+  '*.assertion',
+  'privateKey',
+  '*.privateKey',
+  'apiKey',
+  '*.apiKey',
+  'refresh_token',
+  '*.refresh_token',
+  'passphrase',
+  '*.passphrase',
+];
+
+export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
+  return pino(
+    {
+      level: options.level ?? 'info',
+      base: { service: 'token-broker' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    options.destination ?? pino.destination({ dest: 1, sync: false }),
+  );
+}
+
+/** A child logger for one module; the component name is the only field it adds. */
+export function componentLogger(logger: Logger, component: string): Logger {
+  return logger.child({ component });
+}

@@ -1,0 +1,99 @@
+// Generic OAuth 2.0 client credentials with private_key_jwt (RFC 7523 §2.2, OIDC Core §9), with
+// presets for the audience each IdP requires (reference "peer systems", assertion rules by IdP).
+import type { OidcCredentialConfig, OidcPreset } from '../config/schema.ts';
+import { IdpRejected } from '../core/errors.ts';
+import type { ClientAssertionSigner } from '../credentials/client-assertion-signer.ts';
+import { getJson, postTokenRequest } from './token-endpoint-client.ts';
+import type { IssuedToken, TokenEndpointDescription, TokenProvider, TokenRequest } from './token-provider.ts';
+
+const PRESET_NAMES: Record<OidcPreset, string> = { keycloak: 'Keycloak', okta: 'Okta', auth0: 'Auth0', generic: 'OIDC provider' };
+
+const stripSlash = (s: string) => s.replace(/\/+$/, '');
+
+/**
+ * The `aud` each IdP accepts:
+ * - keycloak: the realm issuer (accepted alongside the token URL; single value since 26.2, and the
+ *   value RFC 7523bis moves every AS towards);
+ * - okta: the full token endpoint URL;
+ * - auth0: the tenant (or custom-domain) URL with a trailing slash;
+ * - generic: the token endpoint URL (RFC 7523 §3 names it as the value to use).
+ */
+export function audienceFor(preset: OidcPreset, tokenEndpoint: string, issuer: string | undefined): string {
+  switch (preset) {
+    case 'keycloak': {
+      if (issuer) return stripSlash(issuer);
+      const realm = /^(.*\/realms\/[^/]+)\/protocol\/openid-connect\/token$/.exec(tokenEndpoint);
+      return realm ? realm[1]! : tokenEndpoint;
+    }
+    case 'auth0':
+      return `${new URL(issuer ?? tokenEndpoint).origin}/`;
+    case 'okta':
+    case 'generic':
+      return tokenEndpoint;
+  }
+}
+
+export class OidcClientCredentialsProvider implements TokenProvider {
+  private readonly idpName: string;
+  private discovery?: Promise<{ tokenEndpoint: string; issuer?: string }>;
+
+  constructor(
+    private readonly config: OidcCredentialConfig,
+    private readonly signer: ClientAssertionSigner,
+  ) {
+    this.idpName = PRESET_NAMES[config.preset];
+  }
+
+  /** Discovery runs once per process; a failed discovery is not cached, so the next call retries. */
+  private resolveEndpoint(signal?: AbortSignal): Promise<{ tokenEndpoint: string; issuer?: string }> {
+    if (this.config.tokenEndpoint) {
+      return Promise.resolve({ tokenEndpoint: this.config.tokenEndpoint, issuer: this.config.issuer });
+    }
+    this.discovery ??= this.discover(signal).catch((err: unknown) => {
+      this.discovery = undefined;
+      throw err;
+    });
+    return this.discovery;
+  }
+
+  private async discover(signal?: AbortSignal): Promise<{ tokenEndpoint: string; issuer: string }> {
+    const issuer = this.config.issuer!;
+    const url = `${stripSlash(issuer)}/.well-known/openid-configuration`;
+    const doc = (await getJson(url, { timeoutMs: this.config.timeoutMs, signal, idpName: this.idpName })) as Record<string, unknown>;
+    const tokenEndpoint = doc.token_endpoint;
+    // OIDC Discovery §4.3: the issuer in the document must be the one configured.
+    if (typeof doc.issuer !== 'string' || stripSlash(doc.issuer) !== stripSlash(issuer)) {
+      throw new IdpRejected(
+        `${this.idpName}: discovery at ${url} names issuer ${JSON.stringify(doc.issuer)}, not ${issuer}`,
+        { error: 'invalid_discovery', httpStatus: 200 },
+        'set issuer to exactly the issuer the discovery document declares',
+        'invalid_discovery',
+      );
+    }
+    if (typeof tokenEndpoint !== 'string' || !/^https?:\/\//.test(tokenEndpoint)) {
+      throw new IdpRejected(
+        `${this.idpName}: discovery at ${url} has no token_endpoint`,
+        { error: 'invalid_discovery', httpStatus: 200 },
+        'set tokenEndpoint explicitly or fix the issuer',
+        'invalid_discovery',
+      );
+    }
+    return { tokenEndpoint, issuer: doc.issuer };
+  }
+
+  async describeEndpoint(signal?: AbortSignal): Promise<TokenEndpointDescription> {
+    const { tokenEndpoint, issuer } = await this.resolveEndpoint(signal);
+    return { tokenEndpoint, audience: audienceFor(this.config.preset, tokenEndpoint, issuer) };
+  }
+
+  async acquire(request: TokenRequest): Promise<IssuedToken> {
+    const { tokenEndpoint, audience } = await this.describeEndpoint(request.signal);
+    const form = new URLSearchParams(this.config.tokenParams);
+    form.set('grant_type', 'client_credentials');
+    form.set('client_id', this.config.clientId);
+    form.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+    form.set('client_assertion', this.signer.sign(audience, this.config.clientId));
+    if (request.scope) form.set('scope', request.scope);
+    return postTokenRequest(tokenEndpoint, form, { timeoutMs: this.config.timeoutMs, signal: request.signal, idpName: this.idpName });
+  }
+}
