@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../core/errors.ts';
 import { CertificateLoadError, loadCertificate, type LoadedCertificate } from '../credentials/certificate.ts';
 import { resolveAssertionProfile, type AssertionProfile } from '../credentials/client-assertion-signer.ts';
-import { configSchema, type BrokerConfig } from './schema.ts';
+import { configSchema, credentialSchema, type BrokerConfig, type CredentialConfig } from './schema.ts';
 
 export interface LoadedCredentialMaterial {
   certificate: LoadedCertificate;
@@ -55,6 +55,34 @@ function applyEnv(raw: Record<string, unknown>, env: Env, problems: ConfigProble
   if (env.REDIS_URL) ((raw.cache ??= {}) as Record<string, unknown>).redisUrl = env.REDIS_URL;
 }
 
+function loadMaterial(
+  credential: CredentialConfig,
+  i: number,
+  baseDir: string,
+  now: Date,
+  materials: Map<string, LoadedCredentialMaterial>,
+  problems: ConfigProblem[],
+): void {
+  let certificate: LoadedCertificate;
+  try {
+    certificate = loadCertificate(credential.certificate, baseDir, now);
+  } catch (err) {
+    if (!(err instanceof CertificateLoadError)) throw err;
+    for (const p of err.problems) problems.push({ path: `credentials[${i}].certificate.${p.field}`, message: p.message });
+    return;
+  }
+  if (credential.provider === 'entra' && certificate.keyType !== 'rsa') {
+    // Entra accepts RSA certificate credentials only ('ES256' is not a supported signature algorithm, AADSTS5002738).
+    problems.push({ path: `credentials[${i}].certificate`, message: 'Entra ID accepts only RSA certificates (2048+ bits) for client assertions; this one has an EC key' });
+    return;
+  }
+  try {
+    materials.set(credential.id, { certificate, profile: resolveAssertionProfile(credential.provider, credential.assertion, certificate.keyType) });
+  } catch (err) {
+    problems.push({ path: `credentials[${i}].assertion.algorithm`, message: (err as Error).message });
+  }
+}
+
 /** Validates an already-parsed config object (the demo and tests build one in memory). */
 export function validateConfig(raw: unknown, baseDir: string, env: Env = {}, source = '(in memory)', now: Date = new Date()): LoadedConfig {
   const problems: ConfigProblem[] = [];
@@ -64,26 +92,20 @@ export function validateConfig(raw: unknown, baseDir: string, env: Env = {}, sou
   const copy = structuredClone(raw) as Record<string, unknown>;
   applyEnv(copy, env, problems);
   const parsed = configSchema.safeParse(copy);
+  const materials = new Map<string, LoadedCredentialMaterial>();
   if (!parsed.success) {
     problems.push(...zodProblems(parsed.error));
+    // Still check the certificates of the credentials that are themselves well-formed, so one run
+    // reports everything (a typo elsewhere should not hide an expired certificate).
+    const rawCredentials = Array.isArray(copy.credentials) ? copy.credentials : [];
+    rawCredentials.forEach((raw, i) => {
+      const credential = credentialSchema.safeParse(raw);
+      if (credential.success) loadMaterial(credential.data, i, baseDir, now, materials, problems);
+    });
     throw new ConfigError(problems);
   }
   const config = parsed.data;
-  const materials = new Map<string, LoadedCredentialMaterial>();
-  config.credentials.forEach((credential, i) => {
-    try {
-      const certificate = loadCertificate(credential.certificate, baseDir, now);
-      try {
-        const profile = resolveAssertionProfile(credential.provider, credential.assertion, certificate.keyType);
-        materials.set(credential.id, { certificate, profile });
-      } catch (err) {
-        problems.push({ path: `credentials[${i}].assertion.algorithm`, message: (err as Error).message });
-      }
-    } catch (err) {
-      if (!(err instanceof CertificateLoadError)) throw err;
-      for (const p of err.problems) problems.push({ path: `credentials[${i}].certificate.${p.field}`, message: p.message });
-    }
-  });
+  config.credentials.forEach((credential, i) => loadMaterial(credential, i, baseDir, now, materials, problems));
   // Refuse rather than ignore: a replica set that silently kept separate caches would multiply
   // IdP exchanges, and tokens must not be stored anywhere the operator did not ask for.
   if (config.cache.redisUrl) {
@@ -106,7 +128,7 @@ export function loadConfigFile(path: string, env: Env = {}, now: Date = new Date
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError([{ path: '', message: code === 'ENOENT' ? `config file not found: ${absolute}` : `cannot read config file ${absolute} (${code})` }]);
   }
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((e) => ({ path: '', message: `YAML error${e.linePos ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : ''}: ${e.message.split('\n')[0]}` })),

@@ -737,7 +737,8 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
         ver: '1.0',
       },
       privateKeyPem,
-      { algorithm: 'RS256', noTimestamp: true, header: { alg: 'RS256', typ: 'JWT', kid: signingKid, x5t: signingKid } },
+      // no `noTimestamp`: jsonwebtoken would delete the iat set above.
+      { algorithm: 'RS256', header: { alg: 'RS256', typ: 'JWT', kid: signingKid, x5t: signingKid } },
     );
     if (version === 'v2') {
       // v2: integers (reference §3.2); refresh_in only when configured.

@@ -1,0 +1,207 @@
+// Every bad configuration gets a message naming its path and a non-zero exit, both from the loader
+// and from `token-broker config check`.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { stringify } from 'yaml';
+import { loadConfigFile, validateConfig } from '../../src/config/load.ts';
+import { ConfigError } from '../../src/core/errors.ts';
+import { createThrowawayCertificate } from '../../src/sandbox/throwaway-certificate.ts';
+import { sha256Hex, tempDir, writeCredentialFiles, type TempDir } from '../helpers/credential-files.ts';
+
+const TENANT = '00000000-0000-0000-0000-0000000000aa';
+const CLIENT = '11111111-1111-1111-1111-1111111111bb';
+
+let dir: TempDir;
+
+function baseConfig(): Record<string, unknown> {
+  return {
+    server: { host: '127.0.0.1', port: 8080 },
+    credentials: [
+      {
+        id: 'powerbi',
+        provider: 'entra',
+        tenantId: TENANT,
+        clientId: CLIENT,
+        certificate: { certFile: 'good.crt', keyFile: 'good.key' },
+        scopes: ['https://analysis.windows.net/powerbi/api/.default'],
+      },
+      {
+        id: 'cdr',
+        provider: 'oidc',
+        preset: 'keycloak',
+        issuer: 'https://idp.example/realms/ehr',
+        clientId: 'cdr-broker',
+        certificate: { certFile: 'good.crt', keyFile: 'good.key' },
+        scopes: ['openehr'],
+      },
+    ],
+    callers: [{ id: 'jobs', apiKeySha256: sha256Hex('k'), allow: [{ credential: 'powerbi' }] }],
+  };
+}
+
+function problemsOf(fn: () => unknown): { path: string; message: string }[] {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    return err.problems;
+  }
+  assert.fail('expected the configuration to be refused');
+}
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env, PORT: '', HOST: '', REDIS_URL: '' },
+    timeout: 60_000,
+  });
+}
+
+before(async () => {
+  dir = tempDir();
+  await writeCredentialFiles(dir, 'good');
+  await writeCredentialFiles(dir, 'weak', { rsaBits: 1024 });
+  await writeCredentialFiles(dir, 'expired', { notBefore: new Date(Date.now() - 10 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
+  await writeCredentialFiles(dir, 'ec', { keyType: 'ec', keyFormat: 'sec1' });
+  const other = await createThrowawayCertificate();
+  dir.write('mismatch.crt', (await createThrowawayCertificate()).certPem);
+  dir.write('mismatch.key', other.keyPem);
+  dir.write('garbage.key', 'not a key\n');
+});
+
+after(() => dir.remove());
+
+describe('config validation', () => {
+  test('a good config loads, with defaults filled in', () => {
+    const loaded = validateConfig(baseConfig(), dir.path);
+    const powerbi = loaded.config.credentials[0]!;
+    assert.equal(powerbi.provider, 'entra');
+    assert.equal(powerbi.provider === 'entra' && powerbi.cloud, 'public');
+    assert.equal(powerbi.provider === 'entra' && powerbi.endpointVersion, 'v2');
+    assert.equal(loaded.materials.get('powerbi')!.profile.algorithm, 'PS256');
+    assert.equal(loaded.materials.get('powerbi')!.profile.thumbprint, 'x5t#S256');
+    assert.equal(loaded.materials.get('cdr')!.profile.algorithm, 'RS256');
+    assert.deepEqual(loaded.config.callers[0]!.allow[0]!.scopes, ['*']);
+  });
+
+  const cases: { name: string; mutate: (c: any) => void; path: string; message: RegExp }[] = [
+    { name: 'unknown top-level key', mutate: (c) => (c.serverr = {}), path: 'serverr', message: /unknown key/ },
+    { name: 'unknown nested key', mutate: (c) => (c.credentials[0].certificate.cerFile = 'x'), path: 'credentials[0].certificate.cerFile', message: /unknown key/ },
+    { name: 'bad credential id', mutate: (c) => (c.credentials[0].id = 'Power BI'), path: 'credentials[0].id', message: /a-z0-9/ },
+    { name: 'duplicate credential id', mutate: (c) => (c.credentials[1].id = 'powerbi'), path: 'credentials[1].id', message: /duplicate/ },
+    { name: 'client id not a GUID', mutate: (c) => (c.credentials[0].clientId = 'my-app'), path: 'credentials[0].clientId', message: /GUID/ },
+    { name: 'tenant common', mutate: (c) => (c.credentials[0].tenantId = 'common'), path: 'credentials[0].tenantId', message: /tenant GUID/ },
+    { name: 'unknown cloud', mutate: (c) => (c.credentials[0].cloud = 'germany'), path: 'credentials[0].cloud', message: /./ },
+    { name: 'unknown provider', mutate: (c) => (c.credentials[0].provider = 'adfs'), path: 'credentials[0].provider', message: /./ },
+    { name: 'oidc without issuer or tokenEndpoint', mutate: (c) => delete c.credentials[1].issuer, path: 'credentials[1].issuer', message: /issuer.*tokenEndpoint/ },
+    { name: 'tokenParams overriding client_assertion', mutate: (c) => (c.credentials[1].tokenParams = { client_assertion: 'x' }), path: 'credentials[1].tokenParams.client_assertion', message: /cannot be overridden/ },
+    { name: 'assertion lifetime over 10 minutes', mutate: (c) => (c.credentials[0].assertion = { lifetimeSeconds: 3600 }), path: 'credentials[0].assertion.lifetimeSeconds', message: /600/ },
+    { name: 'no scopes on entra', mutate: (c) => (c.credentials[0].scopes = []), path: 'credentials[0].scopes', message: /at least one scope/ },
+    { name: 'certificate with neither PEM nor PFX', mutate: (c) => (c.credentials[0].certificate = {}), path: 'credentials[0].certificate.certFile', message: /required/ },
+    { name: 'missing certificate file', mutate: (c) => (c.credentials[0].certificate.certFile = 'nope.crt'), path: 'credentials[0].certificate.certFile', message: /file not found/ },
+    { name: 'missing key file', mutate: (c) => (c.credentials[0].certificate.keyFile = 'nope.key'), path: 'credentials[0].certificate.keyFile', message: /file not found/ },
+    { name: 'key that does not match its certificate', mutate: (c) => (c.credentials[0].certificate = { certFile: 'mismatch.crt', keyFile: 'mismatch.key' }), path: 'credentials[0].certificate.keyFile', message: /does not match/ },
+    { name: 'RSA key under 2048 bits', mutate: (c) => (c.credentials[0].certificate = { certFile: 'weak.crt', keyFile: 'weak.key' }), path: 'credentials[0].certificate.keyFile', message: /1024 bits.*2048/ },
+    { name: 'expired certificate', mutate: (c) => (c.credentials[0].certificate = { certFile: 'expired.crt', keyFile: 'expired.key' }), path: 'credentials[0].certificate.certFile', message: /expired on/ },
+    { name: 'unparseable key', mutate: (c) => (c.credentials[0].certificate.keyFile = 'garbage.key'), path: 'credentials[0].certificate.keyFile', message: /no PEM private key/ },
+    { name: 'PS256 with an EC key', mutate: (c) => (c.credentials[1].certificate = { certFile: 'ec.crt', keyFile: 'ec.key' }, c.credentials[1].assertion = { algorithm: 'PS256' }), path: 'credentials[1].assertion.algorithm', message: /EC key/ },
+    { name: 'EC certificate on an entra credential', mutate: (c) => (c.credentials[0].certificate = { certFile: 'ec.crt', keyFile: 'ec.key' }), path: 'credentials[0].certificate', message: /only RSA/ },
+    { name: 'caller key hash not hex', mutate: (c) => (c.callers[0].apiKeySha256 = 'secret'), path: 'callers[0].apiKeySha256', message: /SHA-256/ },
+    { name: 'caller allowed an unknown credential', mutate: (c) => (c.callers[0].allow = [{ credential: 'nope' }]), path: 'callers[0].allow[0].credential', message: /no credential with id 'nope'/ },
+    { name: 'two callers with the same key', mutate: (c) => c.callers.push({ id: 'twin', apiKeySha256: sha256Hex('k') }), path: 'callers[1].apiKeySha256', message: /already used/ },
+    { name: 'port out of range', mutate: (c) => (c.server.port = 70000), path: 'server.port', message: /./ },
+  ];
+
+  for (const c of cases) {
+    test(`refuses: ${c.name}`, () => {
+      const config = baseConfig();
+      c.mutate(config);
+      const problems = problemsOf(() => validateConfig(config, dir.path));
+      const match = problems.find((p) => p.path === c.path);
+      assert.ok(match, `no problem at ${c.path}; got ${JSON.stringify(problems)}`);
+      assert.match(match.message, c.message);
+    });
+  }
+
+  test('every problem is reported at once', () => {
+    const config = baseConfig() as any;
+    config.serverr = 1;
+    config.credentials[0].clientId = 'x';
+    config.callers[0].allow = [{ credential: 'nope' }];
+    const paths = problemsOf(() => validateConfig(config, dir.path)).map((p) => p.path);
+    assert.ok(paths.includes('serverr') && paths.includes('credentials[0].clientId'), JSON.stringify(paths));
+  });
+
+  test('certificate problems of several credentials are reported together', () => {
+    const config = baseConfig() as any;
+    config.credentials[0].certificate = { certFile: 'weak.crt', keyFile: 'weak.key' };
+    config.credentials[1].certificate = { certFile: 'expired.crt', keyFile: 'expired.key' };
+    const paths = problemsOf(() => validateConfig(config, dir.path)).map((p) => p.path);
+    assert.deepEqual(paths.sort(), ['credentials[0].certificate.keyFile', 'credentials[1].certificate.certFile']);
+  });
+
+  test('env overrides HOST, PORT and LOG_LEVEL; a bad PORT is named', () => {
+    const loaded = validateConfig(baseConfig(), dir.path, { HOST: '127.0.0.2', PORT: '9999', LOG_LEVEL: 'warn' });
+    assert.equal(loaded.config.server.host, '127.0.0.2');
+    assert.equal(loaded.config.server.port, 9999);
+    assert.equal(loaded.config.server.logLevel, 'warn');
+    const problems = problemsOf(() => validateConfig(baseConfig(), dir.path, { PORT: 'eighty' }));
+    assert.equal(problems[0]!.path, 'env.PORT');
+  });
+
+  test('a missing file and broken YAML are reported with the path and line', () => {
+    assert.match(problemsOf(() => loadConfigFile(`${dir.path}/absent.yaml`))[0]!.message, /config file not found/);
+    const file = dir.write('broken.yaml', 'server:\n  port: [1,\n');
+    assert.match(problemsOf(() => loadConfigFile(file))[0]!.message, /YAML error at line \d/);
+    const dup = dir.write('dup.yaml', 'server: {}\nserver: {}\n');
+    assert.match(problemsOf(() => loadConfigFile(dup))[0]!.message, /YAML error/);
+  });
+
+  test('relative certificate paths resolve against the config file folder', () => {
+    const file = dir.write('relative.yaml', stringify(baseConfig()));
+    const loaded = loadConfigFile(file);
+    assert.equal(loaded.materials.get('powerbi')!.certificate.files[0], `${dir.path}/good.crt`);
+  });
+});
+
+describe('token-broker config check', () => {
+  test('prints a summary and exits 0 for a good file', () => {
+    const file = dir.write('good.yaml', stringify(baseConfig()));
+    const run = cli(['config', 'check', file]);
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /^ok: /);
+    assert.match(run.stdout, /powerbi: entra v2 public PS256 cert [0-9A-F]{40}/);
+  });
+
+  test('prints every problem with its path and exits 1', () => {
+    const config = baseConfig() as any;
+    config.credentials[0].certificate = { certFile: 'mismatch.crt', keyFile: 'mismatch.key' };
+    config.credentials[1].certificate = { certFile: 'weak.crt', keyFile: 'weak.key' };
+    config.bogus = true;
+    const file = dir.write('bad.yaml', stringify(config));
+    const run = cli(['config', 'check', file]);
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /bogus: unknown key/);
+    assert.match(run.stderr, /credentials\[0\]\.certificate\.keyFile: the private key does not match/);
+    assert.match(run.stderr, /credentials\[1\]\.certificate\.keyFile: RSA key of 1024 bits/);
+    assert.doesNotMatch(run.stderr, /at .*\.ts:\d+/, 'no stack trace');
+  });
+
+  test('a missing file exits 1 and usage errors exit 2', () => {
+    const run = cli(['config', 'check', `${dir.path}/nope.yaml`]);
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /config file not found/);
+    assert.equal(cli(['config', 'check']).status, 2);
+    assert.equal(cli(['frobnicate']).status, 2);
+  });
+
+  test('serve with a bad config exits 1 naming the path', () => {
+    const config = baseConfig() as any;
+    config.credentials[0].certificate = { certFile: 'expired.crt', keyFile: 'expired.key' };
+    const file = dir.write('serve-bad.yaml', stringify(config));
+    const run = cli(['serve'], { BROKER_CONFIG: file });
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /credentials\[0\]\.certificate\.certFile: certificate expired on/);
+  });
+});
