@@ -93,7 +93,7 @@ export class ClientAssertionSigner {
     return jwt.sign(this.buildClaims(audience, clientId), cert.privateKey, {
       algorithm: this.profile.algorithm,
       header: header as unknown as jwt.JwtHeader,
-      noTimestamp: true,
+      // iat comes from our clock (jsonwebtoken keeps a given iat; noTimestamp would drop it).
     });
   }
 }

@@ -1,0 +1,94 @@
+// The assertion header and claims per IdP (DESIGN §6 "Assertions"), verified with the certificate.
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { StaticCertificateSource } from '../../src/credentials/certificate-source.ts';
+import { loadCertificate, type LoadedCertificate } from '../../src/credentials/certificate.ts';
+import { ClientAssertionSigner, resolveAssertionProfile } from '../../src/credentials/client-assertion-signer.ts';
+import { createThrowawayCertificate } from '../../src/sandbox/throwaway-certificate.ts';
+import { tempDir } from '../helpers/credential-files.ts';
+
+const AUD = 'https://login.microsoftonline.com/00000000-0000-0000-0000-0000000000aa/oauth2/v2.0/token';
+const CLIENT = '11111111-1111-1111-1111-1111111111bb';
+let rsa: LoadedCertificate;
+let ec: LoadedCertificate;
+
+function decode(token: string) {
+  const [h, p, s] = token.split('.');
+  return { header: JSON.parse(Buffer.from(h!, 'base64url').toString()), claims: JSON.parse(Buffer.from(p!, 'base64url').toString()), signature: s! };
+}
+
+function signer(cert: LoadedCertificate, provider: 'entra' | 'oidc', assertion: Record<string, unknown> = {}, now = () => Date.now()) {
+  const profile = resolveAssertionProfile(provider, { lifetimeSeconds: 600, sendX5c: false, ...assertion }, cert.keyType);
+  return new ClientAssertionSigner(new StaticCertificateSource(cert), profile, { now });
+}
+
+before(async () => {
+  const dir = tempDir();
+  const ca = await createThrowawayCertificate({ isCa: true, commonName: 'ca' });
+  const leaf = await createThrowawayCertificate({ issuer: ca });
+  rsa = loadCertificate({ certFile: dir.write('r.crt', leaf.certPem + ca.certPem), keyFile: dir.write('r.key', leaf.keyPem) }, dir.path);
+  const e = await createThrowawayCertificate({ keyType: 'ec' });
+  ec = loadCertificate({ certFile: dir.write('e.crt', e.certPem), keyFile: dir.write('e.key', e.keyPem) }, dir.path);
+  dir.remove();
+});
+
+describe('client assertion signer', () => {
+  test('Entra default: PS256 + x5t#S256, claims as Entra documents them, verifiable with the certificate', () => {
+    const fixedNow = Date.UTC(2026, 10, 22, 12, 0, 0, 700);
+    const token = signer(rsa, 'entra', {}, () => fixedNow).sign(AUD, CLIENT);
+    const { header, claims } = decode(token);
+    assert.deepEqual(header, { alg: 'PS256', typ: 'JWT', 'x5t#S256': rsa.thumbprints.x5tS256 });
+    const now = Math.floor(fixedNow / 1000);
+    assert.deepEqual({ ...claims, jti: 'x' }, { aud: AUD, iss: CLIENT, sub: CLIENT, jti: 'x', iat: now, nbf: now, exp: now + 600 });
+    assert.match(claims.jti, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal(typeof claims.aud, 'string', 'aud is one string, never an array');
+    const verified = jwt.verify(token, rsa.leaf.publicKey, { algorithms: ['PS256'], clockTimestamp: now + 1 });
+    assert.ok(verified);
+  });
+
+  test('RS256 on Entra falls back to x5t (SHA-1)', () => {
+    const { header } = decode(signer(rsa, 'entra', { algorithm: 'RS256' }).sign(AUD, CLIENT));
+    assert.deepEqual(header, { alg: 'RS256', typ: 'JWT', x5t: rsa.thumbprints.x5t });
+  });
+
+  test('OIDC default is RS256 for RSA and ES256 for EC; both verify', () => {
+    const r = signer(rsa, 'oidc').sign('https://idp/token', 'client');
+    assert.equal(decode(r).header.alg, 'RS256');
+    jwt.verify(r, rsa.leaf.publicKey, { algorithms: ['RS256'] });
+    const e = signer(ec, 'oidc').sign('https://idp/token', 'client');
+    assert.equal(decode(e).header.alg, 'ES256');
+    jwt.verify(e, ec.leaf.publicKey, { algorithms: ['ES256'] });
+  });
+
+  test('x5c carries the chain as standard base64 DER, leaf first; kid and both thumbprints on request', () => {
+    const { header } = decode(signer(rsa, 'oidc', { sendX5c: true, kid: 'key-1', thumbprint: 'both' }).sign('https://idp/token', 'c'));
+    assert.equal(header.x5c.length, 2);
+    assert.equal(new X509Certificate(Buffer.from(header.x5c[0], 'base64')).fingerprint256, rsa.leaf.fingerprint256);
+    assert.equal(header.kid, 'key-1');
+    assert.equal(header.x5t, rsa.thumbprints.x5t);
+    assert.equal(header['x5t#S256'], rsa.thumbprints.x5tS256);
+  });
+
+  test('no thumbprint header when asked for none', () => {
+    const { header } = decode(signer(rsa, 'oidc', { thumbprint: 'none' }).sign('https://idp/token', 'c'));
+    assert.deepEqual(Object.keys(header).sort(), ['alg', 'typ']);
+  });
+
+  test('every call signs a new assertion with a fresh jti', () => {
+    const s = signer(rsa, 'entra');
+    const jtis = new Set(Array.from({ length: 50 }, () => decode(s.sign(AUD, CLIENT)).claims.jti));
+    assert.equal(jtis.size, 50);
+  });
+
+  test('lifetime follows the config', () => {
+    const { claims } = decode(signer(rsa, 'entra', { lifetimeSeconds: 120 }).sign(AUD, CLIENT));
+    assert.equal(claims.exp - claims.iat, 120);
+  });
+
+  test('algorithm and key type must agree', () => {
+    assert.throws(() => resolveAssertionProfile('oidc', { algorithm: 'ES256', lifetimeSeconds: 600, sendX5c: false }, 'rsa'), /ES256 needs an EC P-256 key/);
+    assert.throws(() => resolveAssertionProfile('oidc', { algorithm: 'RS256', lifetimeSeconds: 600, sendX5c: false }, 'ec'), /needs an RSA key/);
+  });
+});
