@@ -1,7 +1,7 @@
 // A real OAuth 2.0 authorization server (oidc-provider) for the demo and the tests: client
 // credentials with private_key_jwt, enforcing aud, exp, signature and single-use jti. It is a
 // sandbox: in-memory, loopback only, clients registered from throw-away certificates.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { X509Certificate, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { computeThumbprints } from '../credentials/thumbprints.ts';
@@ -29,6 +29,8 @@ export interface SandboxIdp {
   tokenEndpoint: string;
   jwksUri: string;
   captured: CapturedAssertion[];
+  /** "METHOD /path" of every request received, in order. */
+  requests: string[];
   close(): Promise<void>;
 }
 
@@ -36,7 +38,7 @@ export interface SandboxIdpOptions {
   clients: SandboxClient[];
   host?: string;
   port?: number;
-  /** Path under the origin for the issuer, e.g. "/realms/ehr" (default none). */
+  /** Path under the origin for the issuer, e.g. "/realms/ehr", or "/" for an Auth0-style issuer (default none). */
   issuerPath?: string;
   /** Lifetime of issued access tokens in seconds (default 3600). */
   accessTokenTtlSeconds?: number;
@@ -162,13 +164,28 @@ export async function startSandboxIdp(options: SandboxIdpOptions): Promise<Sandb
     }
   });
 
-  server.on('request', provider.callback());
-  const base = `http://${options.host ?? '127.0.0.1'}:${port}${options.issuerPath ?? ''}`;
+  const requests: string[] = [];
+  server.on('request', (req: { method?: string; url?: string }) => requests.push(`${req.method} ${req.url?.split('?')[0]}`));
+  // With an issuer path, the provider is mounted under it, as Express would (url stripped, originalUrl kept).
+  const mountPath = (options.issuerPath ?? '').replace(/\/$/, '');
+  const callback = provider.callback();
+  server.on('request', (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse) => {
+    if (!mountPath) return callback(req, res);
+    if (!req.url?.startsWith(`${mountPath}/`)) {
+      res.writeHead(404).end();
+      return;
+    }
+    req.originalUrl = req.url;
+    req.url = req.url.slice(mountPath.length);
+    return callback(req, res);
+  });
+  const base = `http://${options.host ?? '127.0.0.1'}:${port}${(options.issuerPath ?? '').replace(/\/$/, '')}`;
   return {
     issuer,
     tokenEndpoint: `${base}/token`,
     jwksUri: `${base}/jwks`,
     captured,
+    requests,
     close: () =>
       new Promise<void>((resolve) => {
         console.warn = originalWarn;
