@@ -1,0 +1,221 @@
+// The broker against a strict Entra ID stand-in (test/fakes/entra-stand-in.ts): v2 through
+// msal-node, v1 by form POST, and every refusal Entra is known for comes back explained.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import jwt from 'jsonwebtoken';
+import { startEntraStandIn, type EntraStandIn } from '../fakes/entra-stand-in.ts';
+import { sha256Hex, tempDir, writeCredentialFiles, type CredentialFiles, type TempDir } from '../helpers/credential-files.ts';
+import { startTestBroker, type TestBroker } from '../helpers/test-broker.ts';
+
+const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+const CLIENT = '3f1e2d4c-5b6a-4789-9abc-def012345678';
+const UNKNOWN_CLIENT = '00000000-1111-2222-3333-444444444444';
+const POWERBI = 'https://analysis.windows.net/powerbi/api/.default';
+const KEY = 'entra-key';
+
+let dir: TempDir;
+let registered: CredentialFiles;
+let unregistered: CredentialFiles;
+let entra: EntraStandIn;
+let tb: TestBroker;
+
+function entraCredential(id: string, extra: Record<string, unknown> = {}, cert: CredentialFiles = registered) {
+  return {
+    id,
+    provider: 'entra',
+    tenantId: TENANT,
+    clientId: CLIENT,
+    authorityHost: entra.url,
+    certificate: { certFile: cert.certFile, keyFile: cert.keyFile },
+    scopes: [POWERBI],
+    timeoutMs: 2000,
+    ...extra,
+  };
+}
+
+async function problem(res: Response) {
+  assert.equal(res.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+  return (await res.json()) as Record<string, any>;
+}
+
+before(async () => {
+  dir = tempDir();
+  registered = await writeCredentialFiles(dir, 'registered');
+  unregistered = await writeCredentialFiles(dir, 'unregistered');
+  entra = await startEntraStandIn({ apps: [{ tenantId: TENANT, clientId: CLIENT, certificates: [registered.cert.certPem] }] });
+  const credentials = [
+    entraCredential('powerbi'),
+    entraCredential('powerbi-v1', { endpointVersion: 'v1' }),
+    entraCredential('powerbi-rs256', { assertion: { algorithm: 'RS256' } }),
+    entraCredential('wrong-client', { clientId: UNKNOWN_CLIENT }),
+    entraCredential('wrong-cert', {}, unregistered),
+    entraCredential('wrong-resource', { scopes: ['https://analysis.windows.net/powerbi/.default'] }),
+  ];
+  tb = await startTestBroker(
+    { credentials, callers: [{ id: 'jobs', apiKeySha256: sha256Hex(KEY), allow: credentials.map((c) => ({ credential: c.id })) }] },
+    dir.path,
+  );
+});
+
+after(async () => {
+  await tb.close();
+  await entra.close();
+  dir.remove();
+});
+
+describe('Entra v2 through msal-node', () => {
+  test('gets a Power BI token; the assertion is PS256 + x5t#S256 with the exact v2 token URL as aud', async () => {
+    const res = await tb.token(KEY, { credential: 'powerbi' });
+    assert.equal(res.status, 200, await res.clone().text());
+    const body = (await res.json()) as Record<string, any>;
+    assert.equal(body.scope, POWERBI);
+    assert.equal(body.cache, 'miss');
+    const claims = jwt.verify(body.access_token, entra.publicKey, { algorithms: ['RS256'] }) as jwt.JwtPayload;
+    assert.equal(claims.aud, 'https://analysis.windows.net/powerbi/api');
+    assert.equal(claims.appid, CLIENT);
+    const seen = entra.requests.filter((r) => r.path === `/${TENANT}/oauth2/v2.0/token`).at(-1)!;
+    assert.equal(seen.outcome, 200);
+    assert.deepEqual(seen.header, { alg: 'PS256', typ: 'JWT', 'x5t#S256': seen.header!['x5t#S256'] });
+    assert.equal(seen.claims!.aud, `${entra.url}/${TENANT}/oauth2/v2.0/token`);
+    assert.equal(seen.form.scope, POWERBI);
+    assert.equal(seen.form.resource, undefined);
+  });
+
+  test('msal-node makes no discovery or instance-discovery call: only token POSTs reach the host', () => {
+    const paths = new Set(entra.requests.map((r) => r.path));
+    for (const path of paths) assert.match(path, /\/oauth2\/(v2\.0\/)?token$/, `unexpected call to ${path}`);
+  });
+
+  test('a forced second exchange signs a new assertion (new jti), and the broker cache, not MSAL, decides', async () => {
+    const before = entra.requests.length;
+    for (let i = 0; i < 2; i++) assert.equal((await tb.token(KEY, { credential: 'powerbi', min_ttl_seconds: 86_400 })).status, 200);
+    const posts = entra.requests.slice(before);
+    assert.equal(posts.length, 2);
+    assert.notEqual(posts[0]!.claims!.jti, posts[1]!.claims!.jti);
+    // And the plain request is now a cache hit with no call at all.
+    assert.equal(((await (await tb.token(KEY, { credential: 'powerbi' })).json()) as { cache: string }).cache, 'hit');
+    assert.equal(entra.requests.length, before + 2);
+  });
+
+  test('RS256 on request: the x5t header (SHA-1) is accepted', async () => {
+    const res = await tb.token(KEY, { credential: 'powerbi-rs256' });
+    assert.equal(res.status, 200, await res.clone().text());
+    const seen = entra.requests.at(-1)!;
+    assert.equal(seen.header!.alg, 'RS256');
+    assert.ok(seen.header!.x5t);
+  });
+
+  test('resource is accepted instead of scope and means resource/.default', async () => {
+    const res = await tb.token(KEY, { credential: 'powerbi', resource: 'https://analysis.windows.net/powerbi/api', min_ttl_seconds: 86_400 });
+    assert.equal(res.status, 200);
+    assert.equal(entra.requests.at(-1)!.form.scope, POWERBI);
+  });
+});
+
+describe('Entra v1', () => {
+  test('gets a token with resource=; expires_in arrives as a string and is understood', async () => {
+    const res = await tb.token(KEY, { credential: 'powerbi-v1' });
+    assert.equal(res.status, 200, await res.clone().text());
+    const body = (await res.json()) as Record<string, any>;
+    assert.ok(body.expires_in > 3500 && body.expires_in <= 3599);
+    const seen = entra.requests.at(-1)!;
+    assert.equal(seen.path, `/${TENANT}/oauth2/token`);
+    assert.equal(seen.form.resource, 'https://analysis.windows.net/powerbi/api');
+    assert.equal(seen.claims!.aud, `${entra.url}/${TENANT}/oauth2/token`);
+  });
+});
+
+describe('refusals come back as idp_rejected with the AADSTS code and a fix', () => {
+  const natural: { code: number; credential: string; arrange?: () => void; hint: RegExp }[] = [
+    { code: 700016, credential: 'wrong-client', hint: /clientId/ },
+    { code: 700027, credential: 'wrong-cert', hint: /upload the public certificate/ },
+    { code: 500011, credential: 'wrong-resource', hint: /exact resource/ },
+    { code: 700024, credential: 'powerbi', arrange: () => entra.setClockOffset(2 * 3600), hint: /UTC/ },
+  ];
+  for (const c of natural) {
+    test(`AADSTS${c.code} (provoked for real)`, async () => {
+      c.arrange?.();
+      try {
+        const res = await tb.token(KEY, { credential: c.credential, min_ttl_seconds: 86_400 });
+        assert.equal(res.status, 502);
+        const body = await problem(res);
+        assert.equal(body.code, 'idp_rejected');
+        assert.equal(body.idp_error, `AADSTS${c.code}`);
+        assert.match(body.hint, c.hint);
+        assert.deepEqual(body.idp.error_codes, [c.code]);
+        assert.match(body.idp.trace_id, /^[0-9a-f-]{36}$/);
+        assert.match(body.idp.correlation_id, /^[0-9a-f-]{36}$/);
+        assert.equal(entra.requests.at(-1)!.aadsts, c.code);
+      } finally {
+        entra.setClockOffset(0);
+      }
+    });
+  }
+
+  test('AADSTS700023 (provoked for real): the IdP is known under another host than the one posted to', async () => {
+    const aliased = await startEntraStandIn({ apps: [{ tenantId: TENANT, clientId: CLIENT, certificates: [registered.cert.certPem] }], host: 'https://login.microsoftonline.com' });
+    const other = await startTestBroker(
+      { credentials: [{ ...entraCredential('aliased'), authorityHost: aliased.url }], callers: [{ id: 'j', apiKeySha256: sha256Hex(KEY), allow: [{ credential: 'aliased' }] }] },
+      dir.path,
+    );
+    try {
+      const body = await problem(await other.token(KEY, { credential: 'aliased' }));
+      assert.equal(body.idp_error, 'AADSTS700023');
+      assert.match(body.hint, /exact token URL/);
+    } finally {
+      await other.close();
+      await aliased.close();
+    }
+  });
+
+  for (const code of [700021, 7000215, 700023, 50027, 90002]) {
+    test(`AADSTS${code} (answered by the stand-in)`, async () => {
+      entra.inject({ aadsts: code });
+      const body = await problem(await tb.token(KEY, { credential: 'powerbi', min_ttl_seconds: 86_400 }));
+      assert.equal(body.code, 'idp_rejected');
+      assert.equal(body.status, 502);
+      assert.equal(body.idp_error, `AADSTS${code}`);
+      assert.ok(typeof body.hint === 'string' && body.hint.length > 20, body.hint);
+      assert.match(body.detail, new RegExp(`AADSTS${code}`));
+    });
+  }
+
+  test('v1 refusals are explained the same way', async () => {
+    entra.inject({ aadsts: 700027 });
+    const body = await problem(await tb.token(KEY, { credential: 'powerbi-v1', min_ttl_seconds: 86_400 }));
+    assert.equal(body.idp_error, 'AADSTS700027');
+  });
+});
+
+describe('Entra unavailable', () => {
+  test('503 with Retry-After: idp_unavailable carrying the IdP delay', async () => {
+    entra.inject({ status: 503, retryAfterSeconds: 7 });
+    const res = await tb.token(KEY, { credential: 'powerbi', min_ttl_seconds: 86_400 });
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('retry-after'), '7');
+    assert.equal((await problem(res)).code, 'idp_unavailable');
+  });
+
+  test('429 is idp_unavailable too, and a dropped connection', async () => {
+    entra.inject({ status: 429, retryAfterSeconds: 3 });
+    const throttled = await tb.token(KEY, { credential: 'powerbi-v1', min_ttl_seconds: 86_400 });
+    assert.equal(throttled.status, 503);
+    assert.equal(throttled.headers.get('retry-after'), '3');
+    entra.inject({ dropConnection: true });
+    const dropped = await tb.token(KEY, { credential: 'powerbi', min_ttl_seconds: 86_400 });
+    assert.equal(dropped.status, 503);
+    assert.match((await problem(dropped)).detail, /network error/);
+  });
+
+  test('a slow Entra hits the credential timeout', async () => {
+    entra.inject({ latencyMs: 3000 });
+    const res = await tb.token(KEY, { credential: 'powerbi', min_ttl_seconds: 86_400 });
+    assert.equal(res.status, 503);
+    assert.match((await problem(res)).detail, /timed out after 2000 ms/);
+    entra.clearFaults();
+  });
+
+  test('after the faults, the same broker gets tokens again without a restart', async () => {
+    assert.equal((await tb.token(KEY, { credential: 'powerbi', min_ttl_seconds: 86_400 })).status, 200);
+  });
+});
