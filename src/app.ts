@@ -3,15 +3,31 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import helmet from 'helmet';
 import type { CallerDirectory } from './core/caller-directory.ts';
 import type { Clock } from './core/clock.ts';
-import { BrokerError, NotFound } from './core/errors.ts';
+import { BrokerError, MethodNotAllowed, NotFound } from './core/errors.ts';
 import type { TokenService } from './core/token-service.ts';
 import { accessLog } from './http/middleware/access-log.ts';
 import { authenticateCaller } from './http/middleware/caller-auth.ts';
 import { requestId } from './http/middleware/request-id.ts';
-import { sendProblem, toBrokerError } from './http/problem.ts';
+import { UnsupportedMediaType, sendProblem, toBrokerError } from './http/problem.ts';
 import { healthRoutes } from './http/routes/health-routes.ts';
 import { tokenRoutes } from './http/routes/token-routes.ts';
 import { componentLogger, type Logger } from './observability/logger.ts';
+
+/** Known paths and their methods, for 405 with Allow instead of a 404 on a wrong method. */
+const ROUTE_METHODS: Record<string, string[]> = {
+  '/v1/token': ['POST'],
+  '/v1/credentials': ['GET', 'HEAD'],
+  '/livez': ['GET', 'HEAD'],
+  '/readyz': ['GET', 'HEAD'],
+};
+
+function requireUtf8Json() {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.get('content-type') ?? '')?.[1];
+    if (charset && !/^utf-?8$/i.test(charset)) throw new UnsupportedMediaType('send JSON as UTF-8 (RFC 8259 §8.1)');
+    next();
+  };
+}
 
 export interface AppDeps {
   tokenService: TokenService;
@@ -35,12 +51,15 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(healthRoutes({ tokenService: deps.tokenService, clock: deps.clock, isShuttingDown: deps.isShuttingDown ?? (() => false) }));
 
-  // Strict JSON (objects and arrays only), size-limited, parsed only for application/json.
-  app.use(express.json({ limit: deps.bodyLimitBytes, strict: true, type: 'application/json' }));
+  // Callers are authenticated before any body is read: an anonymous request costs no parsing.
   app.use('/v1', authenticateCaller(deps.callers));
+  // Strict JSON (objects and arrays only), UTF-8 (RFC 8259 §8.1), size-limited.
+  app.use(requireUtf8Json(), express.json({ limit: deps.bodyLimitBytes, strict: true, type: 'application/json' }));
   app.use(tokenRoutes({ tokenService: deps.tokenService, callers: deps.callers, clock: deps.clock, auditLogger: componentLogger(deps.logger, 'audit') }));
 
   app.use((req: Request) => {
+    const allow = ROUTE_METHODS[req.path];
+    if (allow) throw new MethodNotAllowed(`${req.path} accepts ${allow.join(', ')}`, allow);
     throw new NotFound(`no route for ${req.method} ${req.path.slice(0, 200)}`);
   });
 

@@ -10,7 +10,6 @@ export type BrokerErrorCode =
   | 'rate_limited'
   | 'idp_rejected'
   | 'idp_unavailable'
-  | 'not_found'
   | 'internal';
 
 export abstract class BrokerError extends Error {
@@ -60,10 +59,21 @@ export class UnknownCredential extends BrokerError {
   }
 }
 
-export class NotFound extends BrokerError {
-  readonly code = 'not_found';
-  readonly status = 404;
-  readonly title = 'Not found';
+/** No such route. The contract has no code of its own for it: it is a request the broker cannot serve. */
+export class NotFound extends InvalidRequest {
+  override readonly status = 404;
+  override readonly title = 'Not found';
+}
+
+export class MethodNotAllowed extends InvalidRequest {
+  override readonly status = 405;
+  override readonly title = 'Method not allowed';
+  constructor(
+    message: string,
+    readonly allow: string[],
+  ) {
+    super(message);
+  }
 }
 
 export class RateLimited extends BrokerError {

@@ -1,7 +1,7 @@
 // The only writer of error responses: RFC 9457 application/problem+json with the contract's
 // fields (DESIGN §5). Detail is shown only for errors that are safe to expose.
 import type { Response } from 'express';
-import { BrokerError, IdpRejected, IdpUnavailable, InternalError, InvalidRequest, RateLimited, type BrokerErrorCode } from '../core/errors.ts';
+import { BrokerError, IdpRejected, IdpUnavailable, InternalError, InvalidRequest, MethodNotAllowed, RateLimited, type BrokerErrorCode } from '../core/errors.ts';
 
 /** Request-level failures raised by Express and body-parser, mapped to the contract's codes. */
 export class RequestTooLarge extends InvalidRequest {
@@ -75,6 +75,7 @@ export function sendProblem(res: Response, err: BrokerError, requestId: string):
       http_status: err.idp.httpStatus,
     };
   }
+  if (err instanceof MethodNotAllowed) res.setHeader('Allow', err.allow.join(', '));
   if (err instanceof IdpUnavailable || err instanceof RateLimited) {
     res.setHeader('Retry-After', String(Math.max(1, Math.ceil(err.retryAfterSeconds))));
   }

@@ -220,7 +220,7 @@ describe('token endpoint edge cases', () => {
       assert.ok(Number(res.headers.get('retry-after')) >= 1);
       const body = (await res.json()) as Record<string, string>;
       assert.equal(body.code, 'idp_unavailable');
-      assert.match(body.detail, /timed out after 300 ms/);
+      assert.match(body.detail!, /timed out after 300 ms/);
     } finally {
       await tb.close();
     }

@@ -15,7 +15,9 @@ export function accessLog(logger: Logger) {
         durationMs: Math.round(durationMs * 100) / 100,
         callerId: (res.locals.caller as { id?: string } | undefined)?.id,
       };
-      if (res.statusCode >= 500) logger.error(fields, 'request');
+      // 502/503 are the IdP's failures, already logged as such at warn; only our own 500 is an error.
+      if (res.statusCode === 500) logger.error(fields, 'request');
+      else if (res.statusCode >= 500) logger.warn(fields, 'request');
       else logger.info(fields, 'request');
     });
     next();

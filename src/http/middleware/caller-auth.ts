@@ -2,7 +2,8 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Caller, CallerDirectory } from '../../core/caller-directory.ts';
 import { Forbidden, Unauthenticated } from '../../core/errors.ts';
 
-const BEARER = /^Bearer ([\x21-\x7e]{1,4096})$/;
+// RFC 9110 §11.1: the scheme name is case-insensitive; the credential is visible ASCII only.
+const BEARER = /^Bearer ([\x21-\x7e]{1,4096})$/i;
 
 /** Authenticates the caller from `Authorization: Bearer <api key>`; the same 401 for every failure. */
 export function authenticateCaller(callers: CallerDirectory) {
