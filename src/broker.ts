@@ -3,12 +3,17 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { CacheCipher } from './cache/cache-cipher.ts';
 import { MemoryTokenCache } from './cache/memory-token-cache.ts';
+import { RedisTokenCache, describeRedisUrl } from './cache/redis-token-cache.ts';
+import type { TokenCache } from './cache/token-cache.ts';
 import type { LoadedConfig } from './config/load.ts';
 import { CallerDirectory } from './core/caller-directory.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { TokenService, type CredentialRuntime } from './core/token-service.ts';
-import { StaticCertificateSource } from './credentials/certificate-source.ts';
+import { FileCertificateSource } from './credentials/certificate-source.ts';
 import { ClientAssertionSigner } from './credentials/client-assertion-signer.ts';
 import { componentLogger, createLogger, type Logger } from './observability/logger.ts';
 import { createProvider } from './providers/create-provider.ts';
@@ -23,19 +28,52 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-export function buildBroker(loaded: LoadedConfig, options: { logger?: Logger; clock?: Clock } = {}): Broker {
+function createCache(loaded: LoadedConfig, clock: Clock, logger: Logger): TokenCache {
+  const { cache } = loaded.config;
+  if (!cache.redisUrl) return new MemoryTokenCache(clock);
+  logger.info({ redis: describeRedisUrl(cache.redisUrl), encrypted: !!cache.encryptionKeyFile }, 'using the shared Redis cache');
+  return new RedisTokenCache({
+    url: cache.redisUrl,
+    keyPrefix: cache.keyPrefix,
+    clock,
+    logger: componentLogger(logger, 'redis'),
+    cipher: cache.encryptionKeyFile ? CacheCipher.fromKeyFile(resolve(loaded.baseDir, cache.encryptionKeyFile)) : undefined,
+    tlsCa: cache.tlsCaFile ? readFileSync(resolve(loaded.baseDir, cache.tlsCaFile)) : undefined,
+  });
+}
+
+export interface BuildOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /** Background refresher period (tests shorten it). */
+  refreshTickMs?: number;
+}
+
+export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): Broker {
   const { config } = loaded;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger({ level: config.server.logLevel });
   const credentials = new Map<string, CredentialRuntime>();
+  const certificateSources: FileCertificateSource[] = [];
   for (const credential of config.credentials) {
     const material = loaded.materials.get(credential.id)!;
-    const certificates = new StaticCertificateSource(material.certificate);
+    const certificates = new FileCertificateSource(credential.id, credential.certificate, loaded.baseDir, material.certificate, {
+      clock,
+      logger: componentLogger(logger, 'certificates'),
+      intervalMs: config.server.certificateReloadSeconds * 1000,
+    });
+    certificates.start();
+    certificateSources.push(certificates);
     const signer = new ClientAssertionSigner(certificates, material.profile, clock);
     credentials.set(credential.id, { config: credential, certificates, signer, provider: createProvider(credential, signer) });
   }
-  const cache = new MemoryTokenCache(clock);
-  const tokenService = new TokenService(credentials, cache, clock, componentLogger(logger, 'token-service'));
+  const cache = createCache(loaded, clock, logger);
+  const tokenService = new TokenService(credentials, cache, clock, componentLogger(logger, 'token-service'), {
+    refreshAheadRatio: config.cache.refreshAheadRatio,
+    keepWarmSeconds: config.cache.keepWarmSeconds,
+    tickMs: options.refreshTickMs,
+  });
+  tokenService.start();
   let shuttingDown = false;
   const app = createApp({
     tokenService,
@@ -74,6 +112,8 @@ export function buildBroker(loaded: LoadedConfig, options: { logger?: Logger; cl
           s.closeIdleConnections();
         });
       }
+      await tokenService.stop();
+      for (const source of certificateSources) source.stop();
       await cache.close();
     },
   };

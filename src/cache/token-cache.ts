@@ -1,21 +1,64 @@
+// The shared level of the token cache: what every replica sees. The in-process level in front of it
+// lives in the token service, so a cache hit does no I/O at all.
+
 /** A token as the broker keeps it. Times are epoch milliseconds (UTC). */
 export interface CachedToken {
   accessToken: string;
   tokenType: string;
   /** When the IdP's stated lifetime ends, counted from when the request was sent. */
   expiresAt: number;
-  /** When to renew ahead of expiry (Entra refresh_in), if the IdP said. */
-  refreshAt?: number;
-  /** When the token was obtained. */
+  /** When to renew ahead of expiry: the IdP's refresh_in, else a fraction of the lifetime. */
+  refreshAt: number;
+  /** When the request that obtained it was sent. */
   obtainedAt: number;
   scope?: string;
 }
 
+/** A failed exchange, remembered briefly so other waiters and replicas answer alike without calling the IdP. */
+export interface RecordedFailure {
+  kind: 'rejected' | 'unavailable';
+  message: string;
+  retryAfterSeconds?: number;
+  idpError?: string;
+  hint?: string;
+  idp?: { error: string; errorDescription?: string; errorCodes?: number[]; traceId?: string; correlationId?: string; httpStatus: number };
+}
+
+export interface CacheLock {
+  /** Releases the lock if this holder still owns it (never another holder's). */
+  release(): Promise<void>;
+}
+
+export interface CacheStatus {
+  kind: 'memory' | 'redis';
+  state: 'ok' | 'degraded';
+  detail?: string;
+}
+
+/**
+ * get/set/delete never return an expired token. The lock, the failure record and the backoff are
+ * what make one exchange per cluster: the lock holder exchanges, the others wait for its result
+ * (waitForUpdate) or its failure. Every method may throw CacheUnavailable; callers fall back to
+ * the in-process level.
+ */
 export interface TokenCache {
-  /** The entry, or undefined when absent or already expired. Never returns an expired token. */
   get(key: string): Promise<CachedToken | undefined>;
-  /** Stores the entry until it expires. */
+  /** Stores the token until it expires and tells waiters on every replica. */
   set(key: string, token: CachedToken): Promise<void>;
+  /** Stores the token only if none is there (resync after an outage). */
+  setIfAbsent(key: string, token: CachedToken): Promise<void>;
   delete(key: string): Promise<void>;
+  /** The lock for one key, or undefined when another holder has it. Expires after ttlMs if never released. */
+  tryLock(key: string, ttlMs: number): Promise<CacheLock | undefined>;
+  /** Resolves when a token is stored or a failure recorded for the key, or after timeoutMs. */
+  waitForUpdate(key: string, timeoutMs: number): Promise<void>;
+  recordFailure(key: string, failure: RecordedFailure, ttlMs: number): Promise<void>;
+  getFailure(key: string): Promise<RecordedFailure | undefined>;
+  /** No exchange for this credential on any replica until the given time (the IdP's Retry-After). */
+  setBackoff(credentialId: string, untilMs: number): Promise<void>;
+  getBackoff(credentialId: string): Promise<number | undefined>;
+  status(): CacheStatus;
+  /** Called after the shared level comes back from an outage. */
+  onRecovered(listener: () => void): void;
   close(): Promise<void>;
 }

@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../core/errors.ts';
 import { CertificateLoadError, loadCertificate, type LoadedCertificate } from '../credentials/certificate.ts';
 import { resolveAssertionProfile, type AssertionProfile } from '../credentials/client-assertion-signer.ts';
+import { CacheCipher } from '../cache/cache-cipher.ts';
 import { configSchema, credentialSchema, type BrokerConfig, type CredentialConfig } from './schema.ts';
 
 export interface LoadedCredentialMaterial {
@@ -106,13 +107,22 @@ export function validateConfig(raw: unknown, baseDir: string, env: Env = {}, sou
   }
   const config = parsed.data;
   config.credentials.forEach((credential, i) => loadMaterial(credential, i, baseDir, now, materials, problems));
-  // Refuse rather than ignore: a replica set that silently kept separate caches would multiply
-  // IdP exchanges, and tokens must not be stored anywhere the operator did not ask for.
-  if (config.cache.redisUrl) {
-    problems.push({ path: 'cache.redisUrl', message: 'the shared Redis cache is not available in this version; remove it to use the in-memory cache' });
+  if (config.cache.encryptionKeyFile && !config.cache.redisUrl) {
+    problems.push({ path: 'cache.encryptionKeyFile', message: 'encrypts tokens at rest in Redis: set cache.redisUrl too (the in-memory cache never leaves the process)' });
   }
   if (config.cache.encryptionKeyFile) {
-    problems.push({ path: 'cache.encryptionKeyFile', message: 'cache encryption applies to the Redis cache, which is not available in this version' });
+    try {
+      CacheCipher.fromKeyFile(resolve(baseDir, config.cache.encryptionKeyFile));
+    } catch (err) {
+      problems.push({ path: 'cache.encryptionKeyFile', message: (err as Error).message });
+    }
+  }
+  if (config.cache.tlsCaFile) {
+    try {
+      readFileSync(resolve(baseDir, config.cache.tlsCaFile));
+    } catch {
+      problems.push({ path: 'cache.tlsCaFile', message: `file not found or not readable: ${resolve(baseDir, config.cache.tlsCaFile)}` });
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return { config: Object.freeze(config) as BrokerConfig, materials, baseDir, source };

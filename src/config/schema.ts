@@ -13,6 +13,16 @@ export const DEFAULT_IDP_TIMEOUT_MS = 10_000;
 /** Entra: "keep it short - 5-10 minutes after nbf at most"; MSAL uses 600 s (reference §1.4). */
 export const DEFAULT_ASSERTION_LIFETIME_SECONDS = 600;
 export const MAX_ASSERTION_LIFETIME_SECONDS = 600;
+/**
+ * Refresh at half the lifetime when the IdP gives no refresh_in: an Entra token (60–90 min) is
+ * renewed with 30–45 min of life left, so an IdP outage of that length costs callers nothing, for
+ * one extra exchange per key per lifetime. MSAL infers the same half for long-lived tokens.
+ */
+export const DEFAULT_REFRESH_AHEAD_RATIO = 0.5;
+/** Targets asked for within this window are refreshed in the background; others are let expire. */
+export const DEFAULT_KEEP_WARM_SECONDS = 3600;
+export const DEFAULT_IDP_RETRIES = 2;
+export const DEFAULT_CERTIFICATE_RELOAD_SECONDS = 30;
 
 const CREDENTIAL_ID = /^[a-z0-9][a-z0-9\-_.]{0,63}$/;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -84,6 +94,7 @@ const baseCredential = {
   certificate: certificateSchema,
   assertion: assertionSchema.default({ lifetimeSeconds: DEFAULT_ASSERTION_LIFETIME_SECONDS, sendX5c: false }),
   timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULT_IDP_TIMEOUT_MS).describe('per IdP call (default 10000)'),
+  retries: z.number().int().min(0).max(5).default(DEFAULT_IDP_RETRIES).describe('retries on network errors and 5xx, with jitter (default 2)'),
 };
 
 export const CLOUDS = ['public', 'usgov', 'usgovhigh', 'dod', 'china'] as const;
@@ -157,6 +168,12 @@ export const configSchema = z
         bodyLimitBytes: z.number().int().min(256).max(1024 * 1024).default(DEFAULT_BODY_LIMIT_BYTES),
         requestTimeoutMs: z.number().int().min(1000).max(300_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
         logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('env LOG_LEVEL overrides'),
+        certificateReloadSeconds: z
+          .number()
+          .min(0.1)
+          .max(3600)
+          .default(DEFAULT_CERTIFICATE_RELOAD_SECONDS)
+          .describe('how often certificate files are re-read (they are also watched); default 30'),
       })
       .strict()
       .default({
@@ -165,6 +182,7 @@ export const configSchema = z
         bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES,
         requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
         logLevel: 'info',
+        certificateReloadSeconds: DEFAULT_CERTIFICATE_RELOAD_SECONDS,
       }),
     cache: z
       .object({
@@ -174,10 +192,26 @@ export const configSchema = z
           .optional()
           .describe('absent: in-memory cache (one replica only); env REDIS_URL overrides'),
         keyPrefix: z.string().max(128).default(DEFAULT_KEY_PREFIX),
-        encryptionKeyFile: filePath.optional(),
+        encryptionKeyFile: filePath
+          .optional()
+          .describe('AES-256-GCM keys for tokens at rest in Redis: one base64 or hex 32-byte key per line, the first encrypts'),
+        tlsCaFile: filePath.optional().describe('PEM CA bundle for rediss:// servers with a private CA'),
+        refreshAheadRatio: z
+          .number()
+          .min(0.1)
+          .max(0.9)
+          .default(DEFAULT_REFRESH_AHEAD_RATIO)
+          .describe('fraction of the lifetime after which a token is renewed when the IdP gives no refresh_in (default 0.5)'),
+        keepWarmSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(7 * 86_400)
+          .default(DEFAULT_KEEP_WARM_SECONDS)
+          .describe('targets used within this window are refreshed in the background (default 3600)'),
       })
       .strict()
-      .default({ keyPrefix: DEFAULT_KEY_PREFIX }),
+      .default({ keyPrefix: DEFAULT_KEY_PREFIX, refreshAheadRatio: DEFAULT_REFRESH_AHEAD_RATIO, keepWarmSeconds: DEFAULT_KEEP_WARM_SECONDS }),
     credentials: z.array(credentialSchema).min(1, 'at least one credential is needed'),
     callers: z.array(callerSchema).default([]),
   })

@@ -121,13 +121,23 @@ export class IdpUnavailable extends BrokerError {
   readonly code = 'idp_unavailable';
   readonly status = 503;
   readonly title = 'The identity provider is unavailable';
+  /** The IdP itself said when to come back (Retry-After, or a 429): no retry before then. */
+  readonly retryAfterFromIdp: boolean;
   constructor(
     message: string,
     readonly retryAfterSeconds: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; fromIdp?: boolean },
   ) {
     super(message, options);
+    this.retryAfterFromIdp = options?.fromIdp ?? false;
   }
+}
+
+/** The shared cache (Redis) cannot be used right now. Never reaches a caller: the broker falls back to memory. */
+export class CacheUnavailable extends BrokerError {
+  readonly code = 'internal';
+  readonly status = 503;
+  readonly title = 'Cache unavailable';
 }
 
 export class InternalError extends BrokerError {

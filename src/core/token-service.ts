@@ -1,15 +1,21 @@
-// Cache-aside token service (DESIGN §6 "Cache"): a token is served from the cache while it has at
-// least min_ttl_seconds left, otherwise one exchange per key runs at a time in this process and
-// every concurrent request for that key waits on it. A token is never served past its expiry.
+// The token path (DESIGN §6 "Cache" and "Failures"):
+// - an in-process level in front of the shared cache, so a hit does no I/O;
+// - one exchange per key per process (in-flight map) and per cluster (a lock in the shared cache;
+//   the other replicas wait for the holder's result or failure instead of calling the IdP);
+// - refresh-ahead in the background, by one replica, while callers keep the current token;
+// - bounded retries with jitter, the IdP's Retry-After honoured cluster-wide, a circuit breaker;
+// - a still-valid token keeps being served while the IdP fails; an expired one never is.
+import type { CachedToken, CacheLock, RecordedFailure, TokenCache } from '../cache/token-cache.ts';
 import type { CredentialConfig } from '../config/schema.ts';
-import type { CachedToken, TokenCache } from '../cache/token-cache.ts';
+import type { LoadedCertificate } from '../credentials/certificate.ts';
 import type { CertificateSource } from '../credentials/certificate-source.ts';
 import type { ClientAssertionSigner } from '../credentials/client-assertion-signer.ts';
-import type { TokenProvider } from '../providers/token-provider.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { IssuedToken, TokenProvider } from '../providers/token-provider.ts';
 import { credentialFingerprint, tokenCacheKey } from './cache-key.ts';
+import { CircuitBreaker } from './circuit-breaker.ts';
 import type { Clock } from './clock.ts';
-import { IdpUnavailable, UnknownCredential } from './errors.ts';
+import { BrokerError, IdpRejected, IdpUnavailable, UnknownCredential } from './errors.ts';
 
 export type CacheOutcome = 'hit' | 'miss' | 'refreshed';
 
@@ -26,6 +32,8 @@ export interface ServedToken extends CachedToken {
   /** The normalised scope the token was requested for. */
   requestedScope: string;
   cacheOutcome: CacheOutcome;
+  /** Served while the IdP fails, with less life left than asked for. */
+  stale: boolean;
 }
 
 export interface TokenQuery {
@@ -33,17 +41,88 @@ export interface TokenQuery {
   /** Already normalised and allowed. */
   scope: string;
   minTtlSeconds: number;
+  /** The caller named min_ttl_seconds itself: then a token with less life is never served, even while the IdP fails. */
+  minTtlExplicit?: boolean;
+}
+
+export interface TokenServiceOptions {
+  refreshAheadRatio: number;
+  keepWarmSeconds: number;
+  /** How often the background refresher looks at the targets (default 250 ms). */
+  tickMs?: number;
+}
+
+/** Entra codes after which a just-rotated certificate is retried once with the previous one (Id.Web does the same). */
+const ROTATION_RETRY_CODES = new Set([700027, 700024, 7000214, 1000502]);
+/** How long waiters and other replicas reuse the outcome of a failed exchange. */
+const FAILURE_RECORD_MS = 2_000;
+const WAIT_POLL_MS = 250;
+const REFRESH_RECHECK_MS = 1_000;
+const MAX_REFRESH_BACKOFF_MS = 30_000;
+const STALE_WARNING_INTERVAL_MS = 30_000;
+
+interface Target {
+  key: string;
+  runtime: CredentialRuntime;
+  scope: string;
+  lastUsedAt: number;
+  nextRefreshAt: number;
+  refreshFailures: number;
+  refreshing: boolean;
+  lastStaleWarningAt: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function isIdpFailure(err: unknown): err is IdpRejected | IdpUnavailable {
+  return err instanceof IdpRejected || err instanceof IdpUnavailable;
+}
+
+function failureOf(err: IdpRejected | IdpUnavailable): RecordedFailure {
+  return err instanceof IdpRejected
+    ? { kind: 'rejected', message: err.message, idpError: err.idpError, hint: err.hint, idp: err.idp }
+    : { kind: 'unavailable', message: err.message, retryAfterSeconds: err.retryAfterSeconds };
+}
+
+function errorOf(failure: RecordedFailure): IdpRejected | IdpUnavailable {
+  return failure.kind === 'rejected' && failure.idp
+    ? new IdpRejected(failure.message, failure.idp, failure.hint ?? '', failure.idpError ?? failure.idp.error)
+    : new IdpUnavailable(failure.message, failure.retryAfterSeconds ?? 5);
 }
 
 export class TokenService {
+  /** The in-process level: read on every request, never waited on. */
+  private readonly local = new Map<string, CachedToken>();
+  private readonly targets = new Map<string, Target>();
   private readonly inflight = new Map<string, Promise<CachedToken>>();
+  private readonly breakers = new Map<string, CircuitBreaker>();
+  private readonly localBackoff = new Map<string, number>();
+  private readonly fingerprints = new Map<string, { certificate: LoadedCertificate; value: string }>();
+  private readonly refreshes = new Set<Promise<void>>();
+  private timer?: NodeJS.Timeout;
 
   constructor(
     private readonly credentials: ReadonlyMap<string, CredentialRuntime>,
     private readonly cache: TokenCache,
     private readonly clock: Clock,
     private readonly logger: Logger,
-  ) {}
+    private readonly options: TokenServiceOptions = { refreshAheadRatio: 0.5, keepWarmSeconds: 3600 },
+  ) {
+    cache.onRecovered(() => void this.resync());
+  }
+
+  /** Starts the background refresher. */
+  start(): void {
+    this.timer ??= setInterval(() => this.tick(), this.options.tickMs ?? 250);
+    this.timer.unref();
+  }
+
+  /** Stops refreshing and lets refreshes already running finish. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await Promise.allSettled([...this.refreshes, ...this.inflight.values()]);
+  }
 
   credential(id: string): CredentialRuntime {
     const runtime = this.credentials.get(id);
@@ -55,36 +134,35 @@ export class TokenService {
     return [...this.credentials.values()];
   }
 
+  cacheStatus() {
+    return this.cache.status();
+  }
+
+  cacheKey(runtime: CredentialRuntime, scope: string): string {
+    const certificate = runtime.certificates.current();
+    let fp = this.fingerprints.get(runtime.config.id);
+    if (fp?.certificate !== certificate) {
+      fp = { certificate, value: credentialFingerprint(runtime.config, certificate.thumbprints.sha256Hex) };
+      this.fingerprints.set(runtime.config.id, fp);
+    }
+    return tokenCacheKey(runtime.config.id, scope, fp.value);
+  }
+
   async getToken(query: TokenQuery): Promise<ServedToken> {
     const runtime = this.credential(query.credentialId);
     const key = this.cacheKey(runtime, query.scope);
-    const minTtlMs = query.minTtlSeconds * 1000;
-    const cached = await this.cache.get(key);
-    if (cached && cached.expiresAt - this.clock.now() >= minTtlMs) {
-      return this.served(cached, query, 'hit');
-    }
-    let pending = this.inflight.get(key);
-    if (!pending) {
-      pending = this.exchange(runtime, query.scope, key).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, pending);
-    }
-    const token = await pending;
     const now = this.clock.now();
-    if (token.expiresAt - now < minTtlMs && token.obtainedAt >= now - 1000) {
-      // The contract is literal: every such request makes an exchange. Say so, once per exchange.
-      this.logger.warn(
-        { credentialId: query.credentialId, scope: query.scope, minTtlSeconds: query.minTtlSeconds, lifetimeSeconds: Math.floor((token.expiresAt - token.obtainedAt) / 1000) },
-        'min_ttl_seconds exceeds the lifetime the identity provider gives: every such request makes an exchange',
-      );
+    const target = this.track(key, runtime, query.scope, now);
+    const minTtlMs = query.minTtlSeconds * 1000;
+    const local = this.local.get(key);
+    if (local && local.expiresAt > now && local.expiresAt - now >= minTtlMs) {
+      this.maybeRefreshAhead(target, local, now);
+      return this.served(local, query, 'hit');
     }
-    if (token.expiresAt <= now) {
-      // An IdP that answers with expires_in 0 (or a clock jump) must not make us hand out a dead token.
-      throw new IdpUnavailable('the identity provider issued a token that is already expired', 5);
-    }
-    return this.served(token, query, cached ? 'refreshed' : 'miss');
+    return this.slowPath(target, query, minTtlMs, local);
   }
 
-  /** One exchange, bypassing the cache (diagnostic probe). The token is not stored. */
+  /** One exchange, bypassing every cache (diagnostic probe). The token is not stored. */
   async exchangeUncached(credentialId: string, scope: string): Promise<CachedToken> {
     const runtime = this.credential(credentialId);
     const requestedAt = this.clock.now();
@@ -92,41 +170,313 @@ export class TokenService {
     return this.toCached(issued, requestedAt);
   }
 
-  cacheKey(runtime: CredentialRuntime, scope: string): string {
-    return tokenCacheKey(runtime.config.id, scope, credentialFingerprint(runtime.config, runtime.certificates.current().thumbprints.sha256Hex));
+  private track(key: string, runtime: CredentialRuntime, scope: string, now: number): Target {
+    let target = this.targets.get(key);
+    if (!target) {
+      target = { key, runtime, scope, lastUsedAt: now, nextRefreshAt: 0, refreshFailures: 0, refreshing: false, lastStaleWarningAt: 0 };
+      this.targets.set(key, target);
+    }
+    target.lastUsedAt = now;
+    return target;
   }
 
-  private async exchange(runtime: CredentialRuntime, scope: string, key: string): Promise<CachedToken> {
-    // Expiry counts from when the request was sent, so network time never stretches a token's life.
-    const requestedAt = this.clock.now();
-    const issued = await runtime.provider.acquire({ scope });
-    const token = this.toCached(issued, requestedAt);
-    this.logger.info(
-      {
-        credentialId: runtime.config.id,
-        scope,
-        durationMs: this.clock.now() - requestedAt,
-        expiresInSeconds: issued.expiresInSeconds,
-        refreshInSeconds: issued.refreshInSeconds,
-      },
-      'token exchanged with the identity provider',
+  private async slowPath(target: Target, query: TokenQuery, minTtlMs: number, local: CachedToken | undefined): Promise<ServedToken> {
+    const shared = await this.sharedGet(target.key);
+    const now = this.clock.now();
+    if (shared && shared.expiresAt > now && shared.expiresAt - now >= minTtlMs) {
+      this.local.set(target.key, shared);
+      this.maybeRefreshAhead(target, shared, now);
+      return this.served(shared, query, 'hit');
+    }
+    const stale = [local, shared].filter((t): t is CachedToken => !!t && t.expiresAt > now).sort((a, b) => b.expiresAt - a.expiresAt)[0];
+    try {
+      const token = await this.obtain(target, minTtlMs, stale);
+      if (token.expiresAt <= this.clock.now()) {
+        // An IdP that answers expires_in 0 (or a clock jump) must not make us hand out a dead token.
+        throw new IdpUnavailable('the identity provider issued a token that is already expired', 5);
+      }
+      if (token.expiresAt - token.obtainedAt < minTtlMs && token.obtainedAt >= now - 1000) {
+        this.logger.warn(
+          { credentialId: query.credentialId, scope: query.scope, minTtlSeconds: query.minTtlSeconds, lifetimeSeconds: Math.floor((token.expiresAt - token.obtainedAt) / 1000) },
+          'min_ttl_seconds exceeds the lifetime the identity provider gives: every such request makes an exchange',
+        );
+      }
+      return this.served(token, query, stale ? 'refreshed' : 'miss');
+    } catch (err) {
+      if (stale && !query.minTtlExplicit && isIdpFailure(err) && stale.expiresAt > this.clock.now()) {
+        this.warnStale(target, err, stale);
+        return { ...this.served(stale, query, 'hit'), stale: true };
+      }
+      throw err;
+    }
+  }
+
+  private warnStale(target: Target, err: BrokerError, stale: CachedToken): void {
+    const now = this.clock.now();
+    if (now - target.lastStaleWarningAt < STALE_WARNING_INTERVAL_MS) return;
+    target.lastStaleWarningAt = now;
+    this.logger.warn(
+      { credentialId: target.runtime.config.id, scope: target.scope, code: err.code, error: err.message, expiresInSeconds: Math.floor((stale.expiresAt - now) / 1000) },
+      'identity provider failing: serving the still-valid token',
     );
-    await this.cache.set(key, token);
+  }
+
+  /** One exchange per key per process; concurrent requests share it. */
+  private obtain(target: Target, minTtlMs: number, stale: CachedToken | undefined): Promise<CachedToken> {
+    let pending = this.inflight.get(target.key);
+    if (!pending) {
+      pending = this.obtainAcrossCluster(target, minTtlMs, stale).finally(() => this.inflight.delete(target.key));
+      this.inflight.set(target.key, pending);
+    }
+    return pending;
+  }
+
+  /** One exchange per key per cluster: the lock holder exchanges; the others wait for its outcome. */
+  private async obtainAcrossCluster(target: Target, minTtlMs: number, stale: CachedToken | undefined): Promise<CachedToken> {
+    const { runtime, key } = target;
+    const lockTtlMs = this.lockTtlMs(runtime);
+    const deadline = this.clock.now() + lockTtlMs + 1000;
+    // A token newer than the one we had, or with enough life left, is a result we can use.
+    const usable = (t: CachedToken | undefined): t is CachedToken =>
+      !!t && t.expiresAt > this.clock.now() && (t.expiresAt - this.clock.now() >= minTtlMs || t.obtainedAt > (stale?.obtainedAt ?? 0));
+    let waited = false;
+    while (this.clock.now() < deadline) {
+      await this.assertMayCallIdp(runtime);
+      const lock = await this.lock(key, lockTtlMs);
+      if (lock) {
+        try {
+          const shared = await this.sharedGet(key);
+          if (usable(shared)) return this.adopt(key, shared);
+          return await this.exchangeAndStore(target);
+        } catch (err) {
+          if (isIdpFailure(err)) await this.recordFailure(runtime, key, err);
+          throw err;
+        } finally {
+          await lock.release();
+        }
+      }
+      if (waited) {
+        const failure = await this.cache.getFailure(key).catch(() => undefined);
+        if (failure) throw errorOf(failure);
+      }
+      await this.cache.waitForUpdate(key, Math.min(WAIT_POLL_MS, Math.max(1, deadline - this.clock.now())));
+      waited = true;
+      const shared = await this.sharedGet(key);
+      if (usable(shared)) return this.adopt(key, shared);
+    }
+    throw new IdpUnavailable('timed out waiting for another replica to obtain the token', 1);
+  }
+
+  private lockTtlMs(runtime: CredentialRuntime): number {
+    // Long enough for every attempt to time out, plus the pauses between them.
+    return runtime.config.timeoutMs * (runtime.config.retries + 1) + 2_000 * runtime.config.retries + 2_000;
+  }
+
+  /** The shared lock, or a stand-in that only this process knows when the shared cache is down. */
+  private async lock(key: string, ttlMs: number): Promise<CacheLock | undefined> {
+    try {
+      return await this.cache.tryLock(key, ttlMs);
+    } catch {
+      return { release: async () => undefined };
+    }
+  }
+
+  private async sharedGet(key: string): Promise<CachedToken | undefined> {
+    try {
+      return await this.cache.get(key);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private adopt(key: string, token: CachedToken): CachedToken {
+    const local = this.local.get(key);
+    if (!local || local.obtainedAt <= token.obtainedAt) this.local.set(key, token);
     return token;
   }
 
-  private toCached(issued: Awaited<ReturnType<TokenProvider['acquire']>>, requestedAt: number): CachedToken {
+  /** Throws IdpUnavailable while the IdP asked us to wait (any replica heard it) or the breaker is open. */
+  private async assertMayCallIdp(runtime: CredentialRuntime): Promise<void> {
+    const id = runtime.config.id;
+    const now = this.clock.now();
+    const shared = await this.cache.getBackoff(id).catch(() => undefined);
+    const until = Math.max(shared ?? 0, this.localBackoff.get(id) ?? 0);
+    if (until > now) {
+      throw new IdpUnavailable(`the identity provider asked to wait (Retry-After); no request before ${new Date(until).toISOString()}`, Math.ceil((until - now) / 1000), {
+        fromIdp: true,
+      });
+    }
+    const blockedMs = this.breaker(id).blockedForMs();
+    if (blockedMs > 0) {
+      throw new IdpUnavailable('the identity provider failed repeatedly; calls are paused (circuit open)', Math.ceil(blockedMs / 1000));
+    }
+  }
+
+  private breaker(credentialId: string): CircuitBreaker {
+    let breaker = this.breakers.get(credentialId);
+    if (!breaker) this.breakers.set(credentialId, (breaker = new CircuitBreaker(this.clock)));
+    return breaker;
+  }
+
+  private async recordFailure(runtime: CredentialRuntime, key: string, err: IdpRejected | IdpUnavailable): Promise<void> {
+    const ttlMs = err instanceof IdpUnavailable ? Math.min(Math.max(err.retryAfterSeconds * 1000, FAILURE_RECORD_MS), 30_000) : FAILURE_RECORD_MS;
+    await this.cache.recordFailure(key, failureOf(err), ttlMs).catch(() => undefined);
+    if (err instanceof IdpUnavailable && err.retryAfterFromIdp) {
+      const until = this.clock.now() + err.retryAfterSeconds * 1000;
+      this.localBackoff.set(runtime.config.id, until);
+      await this.cache.setBackoff(runtime.config.id, until).catch(() => undefined);
+    }
+  }
+
+  private async exchangeAndStore(target: Target): Promise<CachedToken> {
+    const token = await this.exchange(target.runtime, target.scope);
+    this.local.set(target.key, token);
+    await this.cache.set(target.key, token).catch(() => undefined);
+    return token;
+  }
+
+  /** One exchange with the IdP: bounded retries with full jitter on network errors and 5xx. */
+  private async exchange(runtime: CredentialRuntime, scope: string): Promise<CachedToken> {
+    const breaker = this.breaker(runtime.config.id);
+    for (let attempt = 0; ; attempt++) {
+      const requestedAt = this.clock.now();
+      try {
+        const issued = await this.acquireWithRotationFallback(runtime, scope);
+        breaker.recordSuccess();
+        const token = this.toCached(issued, requestedAt);
+        this.logger.info(
+          {
+            credentialId: runtime.config.id,
+            scope,
+            durationMs: this.clock.now() - requestedAt,
+            expiresInSeconds: issued.expiresInSeconds,
+            refreshInSeconds: Math.round((token.refreshAt - requestedAt) / 1000),
+          },
+          'token exchanged with the identity provider',
+        );
+        return token;
+      } catch (err) {
+        if (!(err instanceof IdpUnavailable)) {
+          if (err instanceof IdpRejected) breaker.recordSuccess(); // the IdP is up; the request is wrong
+          throw err;
+        }
+        if (err.retryAfterFromIdp || attempt >= runtime.config.retries) {
+          breaker.recordFailure();
+          throw err;
+        }
+        // Full jitter (AWS architecture blog): spreads the retries of many replicas.
+        await sleep(Math.random() * Math.min(2000, 200 * 2 ** attempt));
+      }
+    }
+  }
+
+  private async acquireWithRotationFallback(runtime: CredentialRuntime, scope: string): Promise<IssuedToken> {
+    try {
+      return await runtime.provider.acquire({ scope });
+    } catch (err) {
+      const previous = runtime.certificates.previous();
+      const code = err instanceof IdpRejected ? err.idp.errorCodes?.[0] : undefined;
+      if (!previous || code === undefined || !ROTATION_RETRY_CODES.has(code)) throw err;
+      this.logger.warn({ credentialId: runtime.config.id, idpError: `AADSTS${code}` }, 'refused right after a certificate rotation: retrying once with the previous certificate');
+      return runtime.provider.acquire({ scope, certificate: previous });
+    }
+  }
+
+  private toCached(issued: IssuedToken, requestedAt: number): CachedToken {
+    const lifetimeMs = issued.expiresInSeconds * 1000;
+    const refreshInMs = issued.refreshInSeconds !== undefined ? Math.min(issued.refreshInSeconds * 1000, lifetimeMs) : lifetimeMs * this.options.refreshAheadRatio;
     return {
       accessToken: issued.accessToken,
       tokenType: issued.tokenType,
-      expiresAt: requestedAt + issued.expiresInSeconds * 1000,
-      refreshAt: issued.refreshInSeconds !== undefined ? requestedAt + issued.refreshInSeconds * 1000 : undefined,
+      expiresAt: requestedAt + lifetimeMs,
+      refreshAt: requestedAt + Math.floor(refreshInMs),
       obtainedAt: requestedAt,
       scope: issued.scope,
     };
   }
 
   private served(token: CachedToken, query: TokenQuery, cacheOutcome: CacheOutcome): ServedToken {
-    return { ...token, credentialId: query.credentialId, requestedScope: query.scope, cacheOutcome };
+    return { ...token, credentialId: query.credentialId, requestedScope: query.scope, cacheOutcome, stale: false };
+  }
+
+  // ── refresh-ahead ────────────────────────────────────────────────────────────────────────────
+
+  private maybeRefreshAhead(target: Target, token: CachedToken, now: number): void {
+    if (now < token.refreshAt || now < target.nextRefreshAt || target.refreshing) return;
+    target.refreshing = true;
+    const run = this.refreshAhead(target, token).finally(() => {
+      target.refreshing = false;
+      this.refreshes.delete(run);
+    });
+    this.refreshes.add(run);
+  }
+
+  /** Renews a token before it expires; callers keep the current one meanwhile. Never throws. */
+  private async refreshAhead(target: Target, current: CachedToken): Promise<void> {
+    const { key, runtime } = target;
+    target.nextRefreshAt = this.clock.now() + REFRESH_RECHECK_MS;
+    const shared = await this.sharedGet(key);
+    if (shared && shared.obtainedAt > current.obtainedAt) {
+      this.adopt(key, shared); // another replica renewed it
+      return;
+    }
+    if (this.inflight.has(key)) return;
+    let lock: CacheLock | undefined;
+    try {
+      await this.assertMayCallIdp(runtime);
+      lock = await this.lock(key, this.lockTtlMs(runtime));
+      if (!lock) return; // another replica is renewing it; its result is picked up on the next check
+      const again = await this.sharedGet(key);
+      if (again && again.obtainedAt > current.obtainedAt) {
+        this.adopt(key, again);
+        return;
+      }
+      const pending = this.exchangeAndStore(target);
+      this.inflight.set(key, pending);
+      await pending.finally(() => this.inflight.delete(key));
+      target.refreshFailures = 0;
+    } catch (err) {
+      target.refreshFailures += 1;
+      const backoffMs = Math.min(MAX_REFRESH_BACKOFF_MS, 1000 * 2 ** Math.min(target.refreshFailures, 5));
+      const retryAfterMs = err instanceof IdpUnavailable ? err.retryAfterSeconds * 1000 : 0;
+      target.nextRefreshAt = this.clock.now() + Math.max(backoffMs, retryAfterMs);
+      if (isIdpFailure(err)) {
+        if (lock) await this.recordFailure(runtime, key, err);
+        this.logger.warn(
+          { credentialId: runtime.config.id, scope: target.scope, code: err.code, error: err.message, expiresInSeconds: Math.floor((current.expiresAt - this.clock.now()) / 1000) },
+          'refresh-ahead failed: the current token is served until it expires',
+        );
+      } else {
+        this.logger.error({ credentialId: runtime.config.id, error: (err as Error).message }, 'refresh-ahead failed unexpectedly');
+      }
+    } finally {
+      await lock?.release();
+    }
+  }
+
+  /** Keeps recently used targets fresh with no request in flight; forgets the ones not used. */
+  private tick(): void {
+    const now = this.clock.now();
+    const keepWarmMs = this.options.keepWarmSeconds * 1000;
+    for (const [key, target] of this.targets) {
+      const token = this.local.get(key);
+      if (token && token.expiresAt <= now) this.local.delete(key);
+      const idle = now - target.lastUsedAt > keepWarmMs;
+      // A rotated certificate gives the credential a new key: the old one is not kept warm.
+      const current = this.cacheKey(target.runtime, target.scope) === key;
+      if (idle || !current) {
+        this.targets.delete(key);
+        continue;
+      }
+      if (token && token.expiresAt > now) this.maybeRefreshAhead(target, token, now);
+    }
+  }
+
+  /** After a shared-cache outage, share what this replica obtained meanwhile. */
+  private async resync(): Promise<void> {
+    const now = this.clock.now();
+    const writes = [...this.local].filter(([, t]) => t.expiresAt > now).map(([key, t]) => this.cache.setIfAbsent(key, t).catch(() => undefined));
+    await Promise.all(writes);
+    this.logger.info({ entries: writes.length }, 'shared cache resynchronised');
   }
 }

@@ -86,9 +86,12 @@ export class ClientAssertionSigner {
     };
   }
 
-  /** Signs a fresh assertion. Never cached: a new jti and time window on every exchange. */
-  sign(audience: string, clientId: string): string {
-    const cert = this.certificates.current();
+  /**
+   * Signs a fresh assertion. Never cached: a new jti and time window on every exchange.
+   * `certificate` overrides the current one (the retry with the previous certificate after a rotation).
+   */
+  sign(audience: string, clientId: string, certificate?: LoadedCertificate): string {
+    const cert = certificate ?? this.certificates.current();
     const { alg: _alg, ...header } = this.buildHeader(cert);
     return jwt.sign(this.buildClaims(audience, clientId), cert.privateKey, {
       algorithm: this.profile.algorithm,

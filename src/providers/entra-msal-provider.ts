@@ -110,7 +110,7 @@ export class EntraMsalProvider implements TokenProvider {
         authority: this.authority,
         knownAuthorities: [this.knownAuthority],
         authorityMetadata: this.authorityMetadata,
-        clientAssertion: async ({ clientId, tokenEndpoint }) => this.signer.sign(tokenEndpoint ?? this.tokenEndpoint, clientId),
+        clientAssertion: async ({ clientId, tokenEndpoint }) => this.signer.sign(tokenEndpoint ?? this.tokenEndpoint, clientId, request.certificate),
       },
       system: { networkClient: network },
     });

@@ -28,7 +28,7 @@ export class EntraV1Provider implements TokenProvider {
       client_id: this.config.clientId,
       // RFC 7521 §4.2
       client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: this.signer.sign(this.tokenEndpoint, this.config.clientId),
+      client_assertion: this.signer.sign(this.tokenEndpoint, this.config.clientId, request.certificate),
       resource: resourceOfScope(request.scope),
     });
     return postTokenRequest(this.tokenEndpoint, form, { timeoutMs: this.config.timeoutMs, signal: request.signal, idpName: 'Entra ID (v1)' });

@@ -48,8 +48,10 @@ export function translateErrorResponse(
 ): IdpRejected | IdpUnavailable {
   const details = parseIdpErrorBody(body, httpStatus);
   if (httpStatus >= 500 || httpStatus === 429) {
-    const retryAfter = parseRetryAfter(retryAfterHeader) ?? DEFAULT_RETRY_AFTER_SECONDS;
-    return new IdpUnavailable(`${idpName} answered HTTP ${httpStatus}${details.errorCodes ? ` (AADSTS${details.errorCodes[0]})` : ''}`, retryAfter);
+    const given = parseRetryAfter(retryAfterHeader);
+    return new IdpUnavailable(`${idpName} answered HTTP ${httpStatus}${details.errorCodes ? ` (AADSTS${details.errorCodes[0]})` : ''}`, given ?? DEFAULT_RETRY_AFTER_SECONDS, {
+      fromIdp: given !== undefined || httpStatus === 429,
+    });
   }
   const aadsts = details.errorCodes?.[0];
   const explanation = (aadsts !== undefined ? explainAadsts(aadsts) : undefined) ?? explainOAuthError(details.error);

@@ -92,7 +92,7 @@ export class OidcClientCredentialsProvider implements TokenProvider {
     form.set('grant_type', 'client_credentials');
     form.set('client_id', this.config.clientId);
     form.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
-    form.set('client_assertion', this.signer.sign(audience, this.config.clientId));
+    form.set('client_assertion', this.signer.sign(audience, this.config.clientId, request.certificate));
     if (request.scope) form.set('scope', request.scope);
     return postTokenRequest(tokenEndpoint, form, { timeoutMs: this.config.timeoutMs, signal: request.signal, idpName: this.idpName });
   }

@@ -1,3 +1,5 @@
+import type { LoadedCertificate } from '../credentials/certificate.ts';
+
 // One interface for every IdP kind (DESIGN §2). Implementations throw only IdpRejected (the IdP
 // answered and refused) or IdpUnavailable (unreachable, timed out, 5xx, 429); no MSAL or fetch error
 // type crosses this folder.
@@ -17,6 +19,8 @@ export interface TokenRequest {
   /** Normalised scope ('' when none is requested). */
   scope: string;
   signal?: AbortSignal;
+  /** Sign with this certificate instead of the current one (retry after a rotation). */
+  certificate?: LoadedCertificate;
 }
 
 export interface TokenEndpointDescription {

@@ -50,6 +50,10 @@ before(async () => {
     entraCredential('wrong-client', { clientId: UNKNOWN_CLIENT }),
     entraCredential('wrong-cert', {}, unregistered),
     entraCredential('wrong-resource', { scopes: ['https://analysis.windows.net/powerbi/.default'] }),
+    entraCredential('busy'),
+    entraCredential('throttled', { endpointVersion: 'v1' }),
+    entraCredential('flaky'),
+    entraCredential('slow', { timeoutMs: 1000, retries: 0 }),
   ];
   tb = await startTestBroker(
     { credentials, callers: [{ id: 'jobs', apiKeySha256: sha256Hex(KEY), allow: credentials.map((c) => ({ credential: c.id })) }] },
@@ -188,34 +192,48 @@ describe('refusals come back as idp_rejected with the AADSTS code and a fix', ()
 });
 
 describe('Entra unavailable', () => {
-  test('503 with Retry-After: idp_unavailable carrying the IdP delay', async () => {
+  test('503 with Retry-After: idp_unavailable carrying the IdP delay, and no further call before it ends', async () => {
     entra.inject({ status: 503, retryAfterSeconds: 7 });
-    const res = await tb.token(KEY, { credential: 'powerbi', min_ttl_seconds: 86_400 });
+    const res = await tb.token(KEY, { credential: 'busy' });
     assert.equal(res.status, 503);
     assert.equal(res.headers.get('retry-after'), '7');
     assert.equal((await problem(res)).code, 'idp_unavailable');
+    const calls = entra.requests.length;
+    const again = await tb.token(KEY, { credential: 'busy' });
+    assert.equal(again.status, 503);
+    assert.ok(Number(again.headers.get('retry-after')) >= 6);
+    assert.equal(entra.requests.length, calls, 'no request to the IdP during Retry-After');
   });
 
-  test('429 is idp_unavailable too, and a dropped connection', async () => {
+  test('429 is idp_unavailable too, with the IdP delay', async () => {
     entra.inject({ status: 429, retryAfterSeconds: 3 });
-    const throttled = await tb.token(KEY, { credential: 'powerbi-v1', min_ttl_seconds: 86_400 });
+    const throttled = await tb.token(KEY, { credential: 'throttled' });
     assert.equal(throttled.status, 503);
     assert.equal(throttled.headers.get('retry-after'), '3');
+  });
+
+  test('a dropped connection is retried; when every attempt drops, idp_unavailable', async () => {
+    const before = entra.requests.length;
     entra.inject({ dropConnection: true });
-    const dropped = await tb.token(KEY, { credential: 'powerbi', min_ttl_seconds: 86_400 });
+    assert.equal((await tb.token(KEY, { credential: 'flaky' })).status, 200, 'the retry succeeds');
+    assert.equal(entra.requests.length - before, 2);
+    entra.inject({ dropConnection: true, times: 3 });
+    const dropped = await tb.token(KEY, { credential: 'flaky', min_ttl_seconds: 86_400 });
     assert.equal(dropped.status, 503);
     assert.match((await problem(dropped)).detail, /network error/);
+    assert.equal(entra.requests.length - before, 5, 'one try and two retries');
   });
 
   test('a slow Entra hits the credential timeout', async () => {
     entra.inject({ latencyMs: 3000 });
-    const res = await tb.token(KEY, { credential: 'powerbi', min_ttl_seconds: 86_400 });
+    const res = await tb.token(KEY, { credential: 'slow' });
     assert.equal(res.status, 503);
-    assert.match((await problem(res)).detail, /timed out after 2000 ms/);
+    assert.match((await problem(res)).detail, /timed out after 1000 ms/);
     entra.clearFaults();
   });
 
   test('after the faults, the same broker gets tokens again without a restart', async () => {
     assert.equal((await tb.token(KEY, { credential: 'powerbi', min_ttl_seconds: 86_400 })).status, 200);
+    assert.equal((await tb.token(KEY, { credential: 'flaky', min_ttl_seconds: 86_400 })).status, 200);
   });
 });

@@ -21,13 +21,15 @@ class ScriptedProvider implements TokenProvider {
   }
 }
 
+const certificate = { thumbprints: { sha256Hex: 'AB' } } as LoadedCertificate;
+
 function setup() {
   let now = Date.UTC(2026, 10, 22, 12);
   const clock = { now: () => now, advance: (ms: number) => (now += ms) };
   const provider = new ScriptedProvider();
   const runtime = {
-    config: { id: 'cdr', provider: 'oidc', preset: 'generic', clientId: 'c', tokenParams: {}, scopes: [] },
-    certificates: { current: () => ({ thumbprints: { sha256Hex: 'AB' } }) as LoadedCertificate },
+    config: { id: 'cdr', provider: 'oidc', preset: 'generic', clientId: 'c', tokenParams: {}, scopes: [], timeoutMs: 1000, retries: 0 },
+    certificates: { current: () => certificate, previous: () => undefined, reloadProblem: () => undefined },
     provider,
   } as unknown as CredentialRuntime;
   const logs = new LogCapture();

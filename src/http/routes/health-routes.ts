@@ -21,19 +21,30 @@ export function healthRoutes(deps: { tokenService: TokenService; clock: Clock; i
       const cert = r.certificates.current();
       const notAfter = cert.notAfter.getTime();
       const status = notAfter <= now ? 'expired' : notAfter - now < CERTIFICATE_EXPIRY_WARNING_DAYS * DAY_MS ? 'expiring_soon' : 'ok';
-      return { credential: r.config.id, status, not_after: cert.notAfter.toISOString(), days_left: Math.floor((notAfter - now) / DAY_MS) };
+      const reloadProblem = r.certificates.reloadProblem();
+      return {
+        credential: r.config.id,
+        status,
+        not_after: cert.notAfter.toISOString(),
+        days_left: Math.floor((notAfter - now) / DAY_MS),
+        thumbprint: cert.thumbprints.sha1Hex,
+        ...(reloadProblem ? { reload_problem: reloadProblem } : {}),
+      };
     });
     const shuttingDown = deps.isShuttingDown();
     const certificatesOk = certificates.every((c) => c.status !== 'expired');
+    const cache = deps.tokenService.cacheStatus();
+    // Redis down is degraded, not unready: tokens are still served from memory and exchanges work.
     const ready = !shuttingDown && certificatesOk;
+    const degraded = cache.state !== 'ok' || certificates.some((c) => c.status === 'expiring_soon' || c.reload_problem);
     res.setHeader('Cache-Control', 'no-store');
     res.status(ready ? 200 : 503).json({
-      status: ready ? (certificates.some((c) => c.status === 'expiring_soon') ? 'degraded' : 'ok') : 'not_ready',
+      status: ready ? (degraded ? 'degraded' : 'ok') : 'not_ready',
       checks: {
         config: 'ok',
         shutting_down: shuttingDown,
         certificates,
-        cache: { kind: 'memory', status: 'ok' },
+        cache: { kind: cache.kind, status: cache.state, ...(cache.detail ? { detail: cache.detail } : {}) },
       },
     });
   });

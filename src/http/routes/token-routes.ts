@@ -79,6 +79,7 @@ export function tokenRoutes(deps: { tokenService: TokenService; callers: CallerD
       credentialId: runtime.config.id,
       scope,
       minTtlSeconds: body.min_ttl_seconds ?? DEFAULT_MIN_TTL_SECONDS,
+      minTtlExplicit: body.min_ttl_seconds !== undefined,
     });
     const now = deps.clock.now();
     deps.auditLogger.info(
@@ -89,6 +90,7 @@ export function tokenRoutes(deps: { tokenService: TokenService; callers: CallerD
         credentialId: served.credentialId,
         scope,
         cacheOutcome: served.cacheOutcome,
+        stale: served.stale || undefined,
         tokenSha256: tokenHash(served.accessToken),
         expiresOn: Math.floor(served.expiresAt / 1000),
       },
