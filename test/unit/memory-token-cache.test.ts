@@ -1,0 +1,8 @@
+import { MemoryTokenCache } from '../../src/cache/memory-token-cache.ts';
+import { systemClock } from '../../src/core/clock.ts';
+import { runTokenCacheContract } from '../contract/token-cache-contract.ts';
+
+runTokenCacheContract('memory', async () => {
+  const cache = new MemoryTokenCache(systemClock);
+  return { cache, close: () => cache.close() };
+});
