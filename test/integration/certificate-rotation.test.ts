@@ -89,12 +89,15 @@ describe('certificate rotation without restart', () => {
         await sleep(10);
       }
     })();
-    await sleep(300);
-    assert.equal(entra.requests.at(-1)!.header!['x5t#S256'], x5tS256(certs[0]!));
-    writeSecretVolume(volume(), certs[1]!, 2);
-    await sleep(1500);
-    running = false;
-    await loop;
+    try {
+      while (statuses.length < 5) await sleep(50);
+      assert.equal(entra.requests.at(-1)!.header!['x5t#S256'], x5tS256(certs[0]!));
+      writeSecretVolume(volume(), certs[1]!, 2);
+      await sleep(1500);
+    } finally {
+      running = false;
+      await loop;
+    }
     assert.ok(statuses.length > 20);
     assert.deepEqual([...new Set(statuses)], [200]);
     // The new certificate changes the credential's cache key: the next exchange used it.

@@ -48,7 +48,11 @@ async function startCluster(prefix: string, extraCache: Record<string, unknown> 
   brokers = await Promise.all([1, 2, 3].map((n) => startBrokerProcess(config(prefix, extraCache), dir.path, `${prefix}-${n}`)));
 }
 
+/** Load loops still running (stopped before the brokers, even when a test failed half-way). */
+const activeRuns: (() => Promise<unknown>)[] = [];
+
 async function stopCluster() {
+  await Promise.all(activeRuns.splice(0).map((stop) => stop()));
   const codes = await Promise.all(brokers.map((b) => b.stop()));
   brokers = [];
   return codes;
@@ -76,14 +80,13 @@ function load(body: Record<string, unknown>, concurrency: number) {
       await sleep(20);
     }
   });
-  return {
-    results,
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      return results;
-    },
+  const stop = async () => {
+    running = false;
+    await Promise.all(loops);
+    return results;
   };
+  activeRuns.push(stop);
+  return { results, stop };
 }
 
 describe('a cluster of three brokers on one Redis', { skip }, () => {
