@@ -1,15 +1,21 @@
 // createApp(deps): the Express app with every route and the one error handler; no listen().
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
-import type { CallerDirectory } from './core/caller-directory.ts';
+import { RateLimiter } from './callers/rate-limiter.ts';
+import type { CallerJwtVerifier } from './callers/caller-jwt-verifier.ts';
+import type { Caller, CallerDirectory } from './core/caller-directory.ts';
 import type { Clock } from './core/clock.ts';
 import { BrokerError, MethodNotAllowed, NotFound } from './core/errors.ts';
 import type { TokenService } from './core/token-service.ts';
+import { DiagnosticService } from './diagnostics/diagnostic-service.ts';
 import { accessLog } from './http/middleware/access-log.ts';
-import { authenticateCaller } from './http/middleware/caller-auth.ts';
+import { authenticateCaller, requireDiagnostics } from './http/middleware/caller-auth.ts';
 import { requestId } from './http/middleware/request-id.ts';
 import { UnsupportedMediaType, sendProblem, toBrokerError } from './http/problem.ts';
+import { diagnosticsPageRoutes } from './http/routes/diagnostics-page-routes.ts';
+import { diagnosticsRoutes } from './http/routes/diagnostics-routes.ts';
 import { healthRoutes } from './http/routes/health-routes.ts';
+import { managedIdentityRoutes } from './http/routes/managed-identity-routes.ts';
 import { tokenRoutes } from './http/routes/token-routes.ts';
 import { componentLogger, type Logger } from './observability/logger.ts';
 
@@ -19,6 +25,10 @@ const ROUTE_METHODS: Record<string, string[]> = {
   '/v1/credentials': ['GET', 'HEAD'],
   '/livez': ['GET', 'HEAD'],
   '/readyz': ['GET', 'HEAD'],
+  '/v1/diagnostics/assertion': ['POST'],
+  '/v1/diagnostics/explain': ['POST'],
+  '/diagnostics': ['GET', 'HEAD'],
+  '/msi/token': ['GET', 'HEAD'],
 };
 
 function requireUtf8Json() {
@@ -32,10 +42,16 @@ function requireUtf8Json() {
 export interface AppDeps {
   tokenService: TokenService;
   callers: CallerDirectory;
+  /** Callers proving themselves with JWTs (Kubernetes service account tokens). */
+  jwtVerifier?: CallerJwtVerifier;
+  rateLimiter?: RateLimiter;
+  /** The caller the IMDS sidecar endpoint serves, when that mode is on. */
+  imdsCaller?: Caller;
   clock: Clock;
   logger: Logger;
   bodyLimitBytes: number;
   isShuttingDown?: () => boolean;
+  diagnostics?: DiagnosticService;
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -50,12 +66,22 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(accessLog(httpLogger));
 
   app.use(healthRoutes({ tokenService: deps.tokenService, clock: deps.clock, isShuttingDown: deps.isShuttingDown ?? (() => false) }));
+  // The engineers' page is public; every API call it makes is authenticated below.
+  app.use(diagnosticsPageRoutes());
 
-  // Callers are authenticated before any body is read: an anonymous request costs no parsing.
-  app.use('/v1', authenticateCaller(deps.callers));
+  const auditLogger = componentLogger(deps.logger, 'audit');
+  const rateLimiter = deps.rateLimiter ?? new RateLimiter(deps.clock);
+  // The managed-identity protocol authenticates with its own header and answers in its own error shape.
+  app.use(managedIdentityRoutes({ tokenService: deps.tokenService, callers: deps.callers, rateLimiter, clock: deps.clock, auditLogger, imdsCaller: deps.imdsCaller }));
+
+  // Callers are authenticated (and rate-limited) before any body is read: an anonymous request costs no parsing.
+  app.use('/v1', authenticateCaller(deps.callers, deps.jwtVerifier, rateLimiter));
+  app.use('/v1/diagnostics', requireDiagnostics());
   // Strict JSON (objects and arrays only), UTF-8 (RFC 8259 §8.1), size-limited.
   app.use(requireUtf8Json(), express.json({ limit: deps.bodyLimitBytes, strict: true, type: 'application/json' }));
-  app.use(tokenRoutes({ tokenService: deps.tokenService, callers: deps.callers, clock: deps.clock, auditLogger: componentLogger(deps.logger, 'audit') }));
+  app.use(tokenRoutes({ tokenService: deps.tokenService, callers: deps.callers, clock: deps.clock, auditLogger }));
+  const diagnostics = deps.diagnostics ?? new DiagnosticService({ tokenService: deps.tokenService, clock: deps.clock, logger: componentLogger(deps.logger, 'diagnostics') });
+  app.use(diagnosticsRoutes({ diagnostics, tokenService: deps.tokenService }));
 
   app.use((req: Request) => {
     const allow = ROUTE_METHODS[req.path];

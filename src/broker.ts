@@ -10,6 +10,9 @@ import { MemoryTokenCache } from './cache/memory-token-cache.ts';
 import { RedisTokenCache, describeRedisUrl } from './cache/redis-token-cache.ts';
 import type { TokenCache } from './cache/token-cache.ts';
 import type { LoadedConfig } from './config/load.ts';
+import { CallerJwtVerifier } from './callers/caller-jwt-verifier.ts';
+import { JwksKeySet } from './callers/jwks-key-set.ts';
+import { RateLimiter } from './callers/rate-limiter.ts';
 import { CallerDirectory } from './core/caller-directory.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { TokenService, type CredentialRuntime } from './core/token-service.ts';
@@ -74,10 +77,31 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
     tickMs: options.refreshTickMs,
   });
   tokenService.start();
+  const callers = new CallerDirectory(config.callers);
+  const jwtVerifier = new CallerJwtVerifier(
+    config.callers.flatMap((c) => {
+      if (!c.jwt) return [];
+      const source = {
+        uri: c.jwt.jwksUri,
+        file: c.jwt.jwksFile && resolve(loaded.baseDir, c.jwt.jwksFile),
+        ca: c.jwt.jwksCaFile ? readFileSync(resolve(loaded.baseDir, c.jwt.jwksCaFile)) : undefined,
+        tokenFile: c.jwt.jwksTokenFile && resolve(loaded.baseDir, c.jwt.jwksTokenFile),
+      };
+      return [{ caller: callers.byId(c.id)!, config: c.jwt, keySet: new JwksKeySet(source, componentLogger(logger, 'caller-jwt'), () => clock.now()) }];
+    }),
+    componentLogger(logger, 'caller-jwt'),
+  );
+  const rateLimiter = new RateLimiter(clock, cache instanceof RedisTokenCache ? cache : undefined);
+  for (const caller of callers.callers) rateLimiter.register(caller);
+  rateLimiter.start();
+  const imds = config.server.imdsSidecar;
   let shuttingDown = false;
   const app = createApp({
     tokenService,
-    callers: new CallerDirectory(config.callers),
+    callers,
+    jwtVerifier,
+    rateLimiter,
+    imdsCaller: imds?.enabled ? callers.byId(imds.caller) : undefined,
     clock,
     logger,
     bodyLimitBytes: config.server.bodyLimitBytes,
@@ -112,6 +136,7 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
           s.closeIdleConnections();
         });
       }
+      rateLimiter.stop();
       await tokenService.stop();
       for (const source of certificateSources) source.stop();
       await cache.close();

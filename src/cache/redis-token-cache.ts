@@ -7,6 +7,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Clock } from '../core/clock.ts';
 import { CacheUnavailable } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { SharedCounter } from '../callers/rate-limiter.ts';
 import type { CacheCipher } from './cache-cipher.ts';
 import type { CacheLock, CacheStatus, CachedToken, RecordedFailure, TokenCache } from './token-cache.ts';
 
@@ -34,7 +35,7 @@ export function describeRedisUrl(url: string): string {
   }
 }
 
-export class RedisTokenCache implements TokenCache {
+export class RedisTokenCache implements TokenCache, SharedCounter {
   private readonly client: Redis;
   private readonly subscriber: Redis;
   private readonly channel: string;
@@ -201,6 +202,13 @@ export class RedisTokenCache implements TokenCache {
     const value = await this.run('GET backoff', () => this.client.get(this.key('backoff', credentialId)));
     const until = Number(value);
     return value && until > this.options.clock.now() ? until : undefined;
+  }
+
+  /** A counter shared by all replicas (rate limits): INCRBY with an expiry. */
+  async add(name: string, delta: number, ttlMs: number): Promise<number> {
+    const key = this.key('counter', name);
+    const results = await this.run('INCRBY', () => this.client.multi().incrby(key, delta).pexpire(key, ttlMs).exec());
+    return Number(results?.[0]?.[1] ?? 0);
   }
 
   status(): CacheStatus {

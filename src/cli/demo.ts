@@ -66,6 +66,7 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env): Promise<{ s
       `  ${curl}`,
       '',
       `List what the caller may use:  curl -s ${url}/v1/credentials -H 'Authorization: Bearer ${DEMO_API_KEY}'`,
+      `Assertion diagnostics page:    ${url}/diagnostics  (caller key ${DEMO_API_KEY})`,
       'Ctrl-C stops the demo.',
       '',
       '',

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `token-broker` command: serve, demo, config check, thumbprint.
+// The `token-broker` command: serve, demo, config check, thumbprint, inspect.
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -14,6 +14,7 @@ commands:
   demo                         run the broker against a local sandbox IdP (see README)
   config check FILE            validate a config file and its certificates; exit 1 on any problem
   thumbprint CERT [--json]     SHA-1/SHA-256 thumbprints and x5t / x5t#S256 of a PEM or DER certificate
+  inspect <jwt | -> [options]  check a client assertion against its IdP's rules (inspect --help)
 `;
 
 class UsageError extends Error {}
@@ -111,6 +112,15 @@ export async function main(argv: string[]): Promise<void> {
       case 'thumbprint':
         thumbprint(rest);
         return;
+      case 'inspect': {
+        const { inspect, INSPECT_USAGE } = await import('./inspect.ts');
+        if (rest.includes('--help') || rest.includes('-h')) {
+          process.stdout.write(INSPECT_USAGE);
+          return;
+        }
+        process.exitCode = await inspect(rest);
+        return;
+      }
       case undefined:
       case 'help':
       case '--help':

@@ -78,7 +78,7 @@ function loadMaterial(
     return;
   }
   try {
-    materials.set(credential.id, { certificate, profile: resolveAssertionProfile(credential.provider, credential.assertion, certificate.keyType) });
+    materials.set(credential.id, { certificate, profile: resolveAssertionProfile(credential.provider, credential.assertion, certificate.keyType, credential.provider === 'oidc' ? credential.preset : undefined) });
   } catch (err) {
     problems.push({ path: `credentials[${i}].assertion.algorithm`, message: (err as Error).message });
   }
@@ -117,6 +117,17 @@ export function validateConfig(raw: unknown, baseDir: string, env: Env = {}, sou
       problems.push({ path: 'cache.encryptionKeyFile', message: (err as Error).message });
     }
   }
+  config.callers.forEach((caller, i) => {
+    for (const field of ['jwksFile', 'jwksCaFile', 'jwksTokenFile'] as const) {
+      const file = caller.jwt?.[field];
+      if (!file) continue;
+      try {
+        readFileSync(resolve(baseDir, file));
+      } catch {
+        problems.push({ path: `callers[${i}].jwt.${field}`, message: `file not found or not readable: ${resolve(baseDir, file)}` });
+      }
+    }
+  });
   if (config.cache.tlsCaFile) {
     try {
       readFileSync(resolve(baseDir, config.cache.tlsCaFile));

@@ -13,6 +13,8 @@ export const DEFAULT_IDP_TIMEOUT_MS = 10_000;
 /** Entra: "keep it short - 5-10 minutes after nbf at most"; MSAL uses 600 s (reference §1.4). */
 export const DEFAULT_ASSERTION_LIFETIME_SECONDS = 600;
 export const MAX_ASSERTION_LIFETIME_SECONDS = 600;
+/** Auth0: "max 5 min, ≤ 1 min recommended" for private_key_jwt assertions. */
+export const AUTH0_ASSERTION_LIFETIME_SECONDS = 60;
 /**
  * Refresh at half the lifetime when the IdP gives no refresh_in: an Entra token (60–90 min) is
  * renewed with 30–45 min of life left, so an IdP outage of that length costs callers nothing, for
@@ -69,14 +71,14 @@ export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
 export const assertionSchema = z
   .object({
-    algorithm: z.enum(SIGNING_ALGORITHMS).optional().describe('default: entra PS256 (RSA) / ES256 (EC); oidc RS256 (RSA) / ES256 (EC)'),
+    algorithm: z.enum(SIGNING_ALGORITHMS).optional().describe('default: entra PS256 (RSA keys only); oidc RS256 for RSA keys, ES256 for EC P-256'),
     lifetimeSeconds: z
       .number()
       .int()
       .min(30)
       .max(MAX_ASSERTION_LIFETIME_SECONDS)
-      .default(DEFAULT_ASSERTION_LIFETIME_SECONDS)
-      .describe('seconds from iat to exp (default 600, max 600)'),
+      .optional()
+      .describe('seconds from iat to exp (max 600; default 600, or 60 for the auth0 preset: Auth0 accepts at most 5 minutes)'),
     thumbprint: z
       .enum(['x5t', 'x5t#S256', 'both', 'none'])
       .optional()
@@ -92,7 +94,7 @@ const baseCredential = {
   id: z.string().regex(CREDENTIAL_ID, 'must match [a-z0-9][a-z0-9-_.]{0,63}'),
   clientId: z.string().min(1).max(256),
   certificate: certificateSchema,
-  assertion: assertionSchema.default({ lifetimeSeconds: DEFAULT_ASSERTION_LIFETIME_SECONDS, sendX5c: false }),
+  assertion: assertionSchema.default({ sendX5c: false }),
   timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULT_IDP_TIMEOUT_MS).describe('per IdP call (default 10000)'),
   retries: z.number().int().min(0).max(5).default(DEFAULT_IDP_RETRIES).describe('retries on network errors and 5xx, with jitter (default 2)'),
 };
@@ -133,14 +135,41 @@ export const oidcCredentialSchema = z
 
 export const credentialSchema = z.discriminatedUnion('provider', [entraCredentialSchema, oidcCredentialSchema]);
 
+/** Caller JWT algorithms: asymmetric only. No `none`, and no HMAC, which a public key must never verify. */
+export const CALLER_JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
+export const DEFAULT_RATE_PER_SECOND = 100;
+export const DEFAULT_RATE_BURST = 200;
+
+const hashSchema = (what: string) =>
+  z
+    .string()
+    .regex(SHA256_HEX, `must be the hex SHA-256 of the ${what} (64 hex digits)`)
+    .transform((v) => v.toLowerCase());
+
+export const callerJwtSchema = z
+  .object({
+    issuer: z.string().min(1).max(512).describe('the exact iss, e.g. https://kubernetes.default.svc.cluster.local'),
+    jwksUri: httpUrl.optional().describe('JWKS of the issuer (cached; refetched on an unknown kid, at most every 30 s)'),
+    jwksFile: filePath.optional().describe('a JWKS file instead of a URI (re-read on an unknown kid)'),
+    jwksCaFile: filePath.optional().describe('PEM CA for an https jwksUri with a private CA (the Kubernetes API server)'),
+    jwksTokenFile: filePath.optional().describe('a bearer token file sent to jwksUri (the Kubernetes API asks for one)'),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).describe('accepted aud value(s)'),
+    subject: z.string().min(1).max(512).describe('exact sub, or a pattern with * (e.g. system:serviceaccount:bi:*)'),
+    claims: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}).describe('further claims that must equal these values'),
+    algorithms: z.array(z.enum(CALLER_JWT_ALGORITHMS)).min(1).default(['RS256', 'ES256', 'PS256']),
+    clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
+  })
+  .strict()
+  .superRefine((j, ctx) => {
+    if (!j.jwksUri === !j.jwksFile) ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'give exactly one of jwksUri or jwksFile' });
+  });
+
 export const callerSchema = z
   .object({
     id: z.string().regex(CREDENTIAL_ID, 'must match [a-z0-9][a-z0-9-_.]{0,63}'),
-    apiKeySha256: z
-      .string()
-      .regex(SHA256_HEX, 'must be the hex SHA-256 of the API key (64 hex digits)')
-      .transform((v) => v.toLowerCase())
-      .describe('Authorization: Bearer <key>; store only the hash'),
+    apiKeySha256: hashSchema('API key').optional().describe('Authorization: Bearer <key>; store only the hash'),
+    jwt: callerJwtSchema.optional().describe('Authorization: Bearer <JWT from this issuer> (Kubernetes service account tokens)'),
+    identityHeaderSha256: hashSchema('IDENTITY_HEADER secret').optional().describe('managed-identity protocol: X-IDENTITY-HEADER'),
     allow: z
       .array(
         z
@@ -155,9 +184,23 @@ export const callerSchema = z
           .strict(),
       )
       .default([]),
+    defaultCredential: z.string().min(1).optional().describe('managed-identity requests without client_id use this credential'),
     diagnostics: z.boolean().default(false).describe('may use /v1/diagnostics/*'),
+    rateLimit: z
+      .object({
+        requestsPerSecond: z.number().positive().max(100_000).default(DEFAULT_RATE_PER_SECOND),
+        burst: z.number().int().min(1).max(1_000_000).default(DEFAULT_RATE_BURST),
+      })
+      .strict()
+      .default({ requestsPerSecond: DEFAULT_RATE_PER_SECOND, burst: DEFAULT_RATE_BURST })
+      .describe('token bucket per caller, shared across replicas through Redis (default 100/s, burst 200)'),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (!c.apiKeySha256 && !c.jwt && !c.identityHeaderSha256) {
+      ctx.addIssue({ code: 'custom', path: ['apiKeySha256'], message: 'a caller needs apiKeySha256, jwt or identityHeaderSha256' });
+    }
+  });
 
 export const configSchema = z
   .object({
@@ -168,6 +211,14 @@ export const configSchema = z
         bodyLimitBytes: z.number().int().min(256).max(1024 * 1024).default(DEFAULT_BODY_LIMIT_BYTES),
         requestTimeoutMs: z.number().int().min(1000).max(300_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
         logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('env LOG_LEVEL overrides'),
+        imdsSidecar: z
+          .object({
+            enabled: z.boolean().default(false),
+            caller: z.string().min(1).describe('the one caller this IMDS endpoint serves'),
+          })
+          .strict()
+          .optional()
+          .describe('serve /metadata/identity/oauth2/token (Metadata: true) for one caller; loopback listeners only'),
         certificateReloadSeconds: z
           .number()
           .min(0.1)
@@ -242,6 +293,16 @@ export const configSchema = z
         });
       }
     });
+    const imds = config.server.imdsSidecar;
+    if (imds?.enabled) {
+      if (!config.callers.some((c) => c.id === imds.caller)) {
+        ctx.addIssue({ code: 'custom', path: ['server', 'imdsSidecar', 'caller'], message: `no caller with id '${imds.caller}'` });
+      }
+      // IMDS has no caller secret: anything that reaches the port gets the caller's tokens.
+      if (!/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(config.server.host)) {
+        ctx.addIssue({ code: 'custom', path: ['server', 'imdsSidecar', 'enabled'], message: `needs a loopback listener (server.host 127.0.0.1), not '${config.server.host}'` });
+      }
+    }
     const callerIds = new Set<string>();
     const keyHashes = new Map<string, string>();
     config.callers.forEach((caller, i) => {
@@ -249,11 +310,16 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['callers', i, 'id'], message: `duplicate caller id '${caller.id}'` });
       }
       callerIds.add(caller.id);
-      const other = keyHashes.get(caller.apiKeySha256);
-      if (other) {
-        ctx.addIssue({ code: 'custom', path: ['callers', i, 'apiKeySha256'], message: `the same key hash is already used by caller '${other}'` });
+      for (const field of ['apiKeySha256', 'identityHeaderSha256'] as const) {
+        const hash = caller[field];
+        if (!hash) continue;
+        const other = keyHashes.get(hash);
+        if (other) ctx.addIssue({ code: 'custom', path: ['callers', i, field], message: `the same secret hash is already used by caller '${other}'` });
+        keyHashes.set(hash, caller.id);
       }
-      keyHashes.set(caller.apiKeySha256, caller.id);
+      if (caller.defaultCredential && !caller.allow.some((a) => a.credential === caller.defaultCredential)) {
+        ctx.addIssue({ code: 'custom', path: ['callers', i, 'defaultCredential'], message: `'${caller.defaultCredential}' is not in this caller's allow list` });
+      }
       caller.allow.forEach((a, j) => {
         if (!credentialIds.has(a.credential)) {
           ctx.addIssue({
@@ -273,3 +339,4 @@ export type OidcCredentialConfig = z.infer<typeof oidcCredentialSchema>;
 export type CallerConfig = z.infer<typeof callerSchema>;
 export type CertificateConfig = z.infer<typeof certificateSchema>;
 export type AssertionConfig = z.infer<typeof assertionSchema>;
+export type CallerJwtConfig = z.infer<typeof callerJwtSchema>;

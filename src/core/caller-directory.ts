@@ -7,35 +7,62 @@ export interface Caller {
   diagnostics: boolean;
   /** credential id → compiled scope patterns */
   allow: ReadonlyMap<string, RegExp[]>;
+  /** Managed-identity requests without client_id use this credential (or the only one allowed). */
+  defaultCredential?: string;
+  rateLimit: { requestsPerSecond: number; burst: number };
 }
 
 /** `*` matches any run of characters; everything else is literal. */
-function compilePattern(pattern: string): RegExp {
+export function compileScopePattern(pattern: string): RegExp {
   return new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
 }
 
+type SecretKind = 'apiKey' | 'identityHeader';
+
 export class CallerDirectory {
-  private readonly callers: { caller: Caller; keyHash: Buffer }[];
+  readonly callers: Caller[];
+  private readonly secrets: { caller: Caller; kind: SecretKind; hash: Buffer }[] = [];
 
   constructor(configs: readonly CallerConfig[]) {
     this.callers = configs.map((c) => {
       const allow = new Map<string, RegExp[]>();
-      for (const rule of c.allow) allow.set(rule.credential, [...(allow.get(rule.credential) ?? []), ...rule.scopes.map(compilePattern)]);
-      return { caller: { id: c.id, diagnostics: c.diagnostics, allow }, keyHash: Buffer.from(c.apiKeySha256, 'hex') };
+      for (const rule of c.allow) allow.set(rule.credential, [...(allow.get(rule.credential) ?? []), ...rule.scopes.map(compileScopePattern)]);
+      const caller: Caller = {
+        id: c.id,
+        diagnostics: c.diagnostics,
+        allow,
+        defaultCredential: c.defaultCredential ?? (allow.size === 1 ? [...allow.keys()][0] : undefined),
+        rateLimit: c.rateLimit,
+      };
+      if (c.apiKeySha256) this.secrets.push({ caller, kind: 'apiKey', hash: Buffer.from(c.apiKeySha256, 'hex') });
+      if (c.identityHeaderSha256) this.secrets.push({ caller, kind: 'identityHeader', hash: Buffer.from(c.identityHeaderSha256, 'hex') });
+      return caller;
     });
   }
 
+  byId(id: string): Caller | undefined {
+    return this.callers.find((c) => c.id === id);
+  }
+
   /**
-   * The caller whose key hashes to the configured SHA-256. Every configured hash is compared in
-   * constant time and none is skipped, so timing says nothing about which key was close.
+   * The caller whose secret hashes to the configured SHA-256. Every configured hash is compared in
+   * constant time and none is skipped, so timing says nothing about which secret was close.
    */
-  authenticateApiKey(apiKey: string): Caller | undefined {
-    const presented = createHash('sha256').update(apiKey, 'utf8').digest();
+  private authenticate(kind: SecretKind, secret: string): Caller | undefined {
+    const presented = createHash('sha256').update(secret, 'utf8').digest();
     let found: Caller | undefined;
-    for (const { caller, keyHash } of this.callers) {
-      if (timingSafeEqual(presented, keyHash) && !found) found = caller;
+    for (const entry of this.secrets) {
+      if (timingSafeEqual(presented, entry.hash) && entry.kind === kind && !found) found = entry.caller;
     }
     return found;
+  }
+
+  authenticateApiKey(apiKey: string): Caller | undefined {
+    return this.authenticate('apiKey', apiKey);
+  }
+
+  authenticateIdentityHeader(secret: string): Caller | undefined {
+    return this.authenticate('identityHeader', secret);
   }
 
   mayUseCredential(caller: Caller, credentialId: string): boolean {

@@ -2,7 +2,7 @@
 // header and claims each IdP expects (DESIGN §6 "Assertions", reference §1).
 import { randomUUID } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import type { AssertionConfig, SigningAlgorithm } from '../config/schema.ts';
+import { AUTH0_ASSERTION_LIFETIME_SECONDS, DEFAULT_ASSERTION_LIFETIME_SECONDS, type AssertionConfig, type OidcPreset, type SigningAlgorithm } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
 import type { KeyType, LoadedCertificate } from './certificate.ts';
 import type { CertificateSource } from './certificate-source.ts';
@@ -41,7 +41,7 @@ export interface AssertionClaims {
  * RS256 + x5t (SHA-1) as the fallback (reference §1.1, §4.1); generic OIDC servers expect RS256 or ES256.
  * Throws with a message naming the field when the algorithm does not fit the key.
  */
-export function resolveAssertionProfile(provider: 'entra' | 'oidc', config: AssertionConfig, keyType: KeyType): AssertionProfile {
+export function resolveAssertionProfile(provider: 'entra' | 'oidc', config: AssertionConfig, keyType: KeyType, preset?: OidcPreset): AssertionProfile {
   const algorithm: SigningAlgorithm = config.algorithm ?? (keyType === 'ec' ? 'ES256' : provider === 'entra' ? 'PS256' : 'RS256');
   if (keyType === 'ec' && algorithm !== 'ES256') {
     throw new Error(`algorithm ${algorithm} needs an RSA key, but the certificate has an EC key: use ES256`);
@@ -50,7 +50,8 @@ export function resolveAssertionProfile(provider: 'entra' | 'oidc', config: Asse
     throw new Error('algorithm ES256 needs an EC P-256 key, but the certificate has an RSA key: use PS256 or RS256');
   }
   const thumbprint: ThumbprintHeader = config.thumbprint ?? (provider === 'entra' && algorithm === 'RS256' ? 'x5t' : 'x5t#S256');
-  return { algorithm, thumbprint, sendX5c: config.sendX5c, kid: config.kid, lifetimeSeconds: config.lifetimeSeconds };
+  const lifetimeSeconds = config.lifetimeSeconds ?? (preset === 'auth0' ? AUTH0_ASSERTION_LIFETIME_SECONDS : DEFAULT_ASSERTION_LIFETIME_SECONDS);
+  return { algorithm, thumbprint, sendX5c: config.sendX5c, kid: config.kid, lifetimeSeconds };
 }
 
 export class ClientAssertionSigner {

@@ -1,7 +1,9 @@
-// What an IdP's refusal means and what to change, keyed by Entra's AADSTS number or by the OAuth
-// `error` (RFC 6749 §5.2). Sources: reference "entra-assertions-and-managed-identity.md" §2 and
-// "peer-systems-and-user-pains.md" (failure modes). Microsoft says not to branch on
-// error_description, so Entra errors are matched by error_codes only.
+// What an IdP's refusal means and what to change, keyed by Entra's AADSTS number, by the OAuth
+// `error` (RFC 6749 §5.2), by Keycloak's client-authentication error strings, by Okta's errorCode
+// and by a few well-known Okta / Auth0 / Power BI messages. Sources: reference
+// "entra-assertions-and-managed-identity.md" §2 and §6, "peer-systems-and-user-pains.md" (§9 Keycloak,
+// failure modes). Microsoft says not to branch on error_description, so Entra errors are matched by
+// error_codes (or the AADSTS number in the text) only.
 
 export interface IdpErrorExplanation {
   /** Short name, e.g. "audience mismatch". */
@@ -138,6 +140,50 @@ export const AADSTS_CATALOGUE: Readonly<Record<number, IdpErrorExplanation>> = {
     cause: 'subject name + issuer (SNI) authentication: the subject or issuer is not trusted for this app.',
     fix: 'check the SNI configuration of the app and send x5c (sendX5c: true)',
   },
+  5002738: {
+    title: 'signature algorithm not supported',
+    cause: "Entra accepts RS256 and PS256 client assertions only (\"'ES256' is not a supported signature algorithm\").",
+    fix: 'use an RSA certificate and sign with PS256 (+ x5t#S256) or RS256 (+ x5t)',
+    claim: 'alg',
+  },
+  70002: {
+    title: 'error validating credentials (wrapper)',
+    cause: 'ADAL-era wrapper around the real reason, which follows as a second AADSTS code (e.g. "AADSTS70002: Error validating credentials. AADSTS50012: …").',
+    fix: 'look at the inner AADSTS code',
+  },
+  700211: {
+    title: 'no matching federated identity record for the issuer',
+    cause: 'the assertion was treated as a federated (workload identity) credential and no federated credential has its iss.',
+    fix: 'for certificate credentials make iss the Application (client) ID; for workload identity add or fix the federated credential (issuer match is case-sensitive)',
+    claim: 'iss',
+  },
+  700213: {
+    title: 'no matching federated identity record for the subject',
+    cause: 'a federated credential exists for the issuer, but not for this sub (matching is case-sensitive).',
+    fix: 'for certificate credentials make sub the Application (client) ID; for workload identity fix the federated credential\'s subject',
+    claim: 'sub',
+  },
+  7000277: {
+    title: 'certificate outside its validity window',
+    cause: 'the signing certificate is expired or revoked (Id.Web retries with the next certificate on this code).',
+    fix: 'renew the certificate, register it on the app and mount it for the broker',
+  },
+  1002012: {
+    title: 'scope without /.default',
+    cause: 'client credential flows need a scope of the form <resource>/.default.',
+    fix: 'request <resource>/.default, e.g. https://analysis.windows.net/powerbi/api/.default',
+    claim: 'scope',
+  },
+  900144: {
+    title: 'required parameter missing',
+    cause: 'the token request lacks a parameter (grant_type, client_id, client_assertion_type, scope or resource); a JSON body instead of a form also looks like this.',
+    fix: 'POST application/x-www-form-urlencoded with grant_type=client_credentials, client_id, client_assertion_type, client_assertion and scope (v2) or resource (v1)',
+  },
+  70003: {
+    title: 'unsupported grant type',
+    cause: 'the grant_type is not client_credentials (or the app may not use it).',
+    fix: 'send grant_type=client_credentials',
+  },
 };
 
 /** Plain OAuth errors (RFC 6749 §5.2) as Keycloak, Okta, Auth0 and oidc-provider return them. */
@@ -184,6 +230,73 @@ export const OAUTH_ERROR_CATALOGUE: Readonly<Record<string, IdpErrorExplanation>
     fix: 'check the client\'s policies and the audience/API it may call',
   },
 };
+
+/** A refusal recognised by its text: Keycloak's error strings, Okta's errorCode, known Okta / Auth0 / Power BI messages. */
+export interface TextPatternEntry extends IdpErrorExplanation {
+  idp: 'keycloak' | 'okta' | 'auth0' | 'powerbi';
+  /** The code to quote: the Keycloak string itself, Okta's E0000…, or a short name. */
+  code: string;
+  /** Matched case-insensitively against the pasted text. */
+  match: RegExp;
+}
+
+const exact = (text: string) => new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i');
+
+/**
+ * Keycloak's client-JWT validator answers with these strings (exact wording from its source,
+ * reference peer-systems §9); depending on the version they appear in error_description or only in
+ * the server log (event CLIENT_LOGIN_ERROR). Order: most specific first.
+ */
+const KEYCLOAK_ENTRIES: TextPatternEntry[] = [
+  { idp: 'keycloak', code: 'Token exp claim is required', match: exact('Token exp claim is required'), title: 'exp missing', cause: 'the assertion has no exp.', fix: 'set exp = iat + 60..600', claim: 'exp' },
+  { idp: 'keycloak', code: 'Token was issued too far in the past to be used now', match: exact('issued too far in the past'), title: 'assertion too old', cause: 'more than the client\'s "Max expiration of signed JWT" (default 60 s) passed since iat: an assertion signed earlier and sent late, or a clock behind.', fix: 'sign the assertion right before each request (the broker does); check the clock (NTP); or raise the client setting', claim: 'iat' },
+  { idp: 'keycloak', code: 'Token expiration is too far in the future and iat claim not present in token', match: exact('iat claim not present in token'), title: 'long-lived assertion without iat', cause: 'without iat, Keycloak allows exp at most the client\'s max age (default 60 s) ahead.', fix: 'send iat = now', claim: 'iat' },
+  { idp: 'keycloak', code: 'Token was issued in the future', match: exact('Token was issued in the future'), title: 'iat in the future', cause: 'iat is more than 15 s ahead of Keycloak\'s clock: a clock ahead, or local time used instead of UTC.', fix: 'sync the clock (NTP) and build iat from the UTC epoch', claim: 'iat' },
+  { idp: 'keycloak', code: 'Token is not active', match: exact('Token is not active'), title: 'assertion outside its validity window', cause: 'exp is past or nbf is ahead by more than Keycloak\'s 15 s skew (before 26.4 nbf had no skew at all, keycloak#8966).', fix: 'nbf = iat = now (or a few seconds earlier), exp = now + 60..600, from an NTP-synced UTC clock', claim: 'exp' },
+  { idp: 'keycloak', code: 'Token jti claim is required', match: exact('Token jti claim is required'), title: 'jti missing', cause: 'Keycloak requires a jti to detect replays.', fix: 'add jti: a fresh UUID per assertion', claim: 'jti' },
+  { idp: 'keycloak', code: 'Token reuse detected', match: exact('Token reuse detected'), title: 'assertion replayed', cause: 'the same jti was already used: an assertion cached and sent twice, or a constant jti.', fix: 'sign a new assertion with a new jti for every token request', claim: 'jti' },
+  { idp: 'keycloak', code: 'Multiple audiences not allowed', match: exact('Multiple audiences not allowed'), title: 'several audiences', cause: 'aud holds more than one value; Keycloak refuses that by default since 26.2.', fix: 'send aud as one string: the realm issuer (or the token endpoint)', claim: 'aud' },
+  { idp: 'keycloak', code: 'Invalid token audience', match: exact('Invalid token audience'), title: 'audience not accepted', cause: 'aud is none of the realm issuer, token, introspection, PAR or CIBA endpoint of this realm (wrong realm, wrong host, trailing slash).', fix: 'set aud to the realm issuer, e.g. https://idp.example/realms/<realm>', claim: 'aud' },
+  { idp: 'keycloak', code: 'Invalid signature algorithm', match: exact('Invalid signature algorithm'), title: 'algorithm refused', cause: 'alg is none or symmetric, or differs from the client\'s configured "Signature algorithm".', fix: 'sign with the algorithm set on the client (Credentials tab), e.g. RS256', claim: 'alg' },
+  { idp: 'keycloak', code: 'Unable to load public key', match: exact('Unable to load public key'), title: 'no key for the assertion', cause: 'the client has no certificate / JWKS configured, the JWKS URL is unreachable, or no key has the assertion\'s kid (a rotated key with an unchanged kid is not refetched, keycloak#14263).', fix: 'import the broker\'s certificate on the client (Keys tab) or fix the JWKS URL; send the kid registered there', claim: 'kid' },
+  { idp: 'keycloak', code: 'client_id parameter does not match sub claim', match: /client_id parameter does not match (sub claim|authenticated client)/i, title: 'client_id differs from sub', cause: 'the client_id form field is not the assertion\'s sub.', fix: 'send the same client id in client_id, iss and sub', claim: 'sub' },
+  { idp: 'keycloak', code: 'Token sub claim is required', match: exact('Token sub claim is required'), title: 'sub missing', cause: 'Keycloak finds the client by sub.', fix: 'set sub (and iss) to the client id', claim: 'sub' },
+  { idp: 'keycloak', code: 'Invalid client or Invalid client credentials', match: exact('Invalid client or Invalid client credentials'), title: 'client authentication failed (reason hidden)', cause: 'Keycloak does not say why in its answer; the reason is in the server log (event CLIENT_LOGIN_ERROR).', fix: 'find the CLIENT_LOGIN_ERROR event of this request in the Keycloak log and paste its reason here' },
+];
+
+/** Okta API errors carry errorCode / errorSummary (developer.okta.com/docs/reference/error-codes). */
+const OKTA_ENTRIES: TextPatternEntry[] = [
+  // Okta's token endpoint, as reported in okta/okta-sdk-dotnet#600.
+  { idp: 'okta', code: 'invalid_client (audience)', match: /audience claim for client_assertion must be the endpoint invoked/i, title: 'audience is not the token endpoint', cause: 'Okta wants aud = the full URL of the token endpoint called, e.g. https://{org}/oauth2/v1/token (not the issuer, not another authorization server).', fix: 'set aud to exactly the token URL you POST to', claim: 'aud' },
+  { idp: 'okta', code: 'E0000011', match: /\bE0000011\b/, title: 'invalid token provided', cause: 'the access token sent to the Okta API is missing, expired, or for another org / authorization server.', fix: 'get a fresh token from the org authorization server (https://{org}/oauth2/v1/token) for Okta APIs' },
+  { idp: 'okta', code: 'E0000006', match: /\bE0000006\b/, title: 'no permission for this action', cause: 'the service app\'s token lacks the Okta scope (okta.users.read …) or the app lacks the admin role the API needs.', fix: 'grant the okta.* scope to the service app (Okta API Scopes tab), request it in scope, and assign an admin role if the API needs one' },
+  { idp: 'okta', code: 'E0000015', match: /\bE0000015\b/, title: 'feature not available', cause: 'the org lacks the feature this API needs.', fix: 'check the org\'s features / licence for this API' },
+  { idp: 'okta', code: 'E0000004', match: /\bE0000004\b/, title: 'authentication failed', cause: 'the credentials sent to the Okta API were not accepted.', fix: 'check the Authorization header (Bearer <access token>)' },
+  { idp: 'okta', code: 'E0000047', match: /\bE0000047\b/, title: 'rate limit exceeded', cause: 'the org\'s API rate limit was hit.', fix: 'back off (honour X-Rate-Limit-Reset); cache tokens instead of fetching one per call' },
+  { idp: 'okta', code: 'E0000022', match: /\bE0000022\b/, title: 'method not supported', cause: 'the endpoint does not support the HTTP method used.', fix: 'check the method (the token endpoint takes POST)' },
+  { idp: 'okta', code: 'E0000001', match: /\bE0000001\b/, title: 'API validation failed', cause: 'the request violated a precondition of the endpoint (see errorCauses).', fix: 'read errorCauses in the answer' },
+];
+
+/** Auth0 token-endpoint messages (error / error_description) as commonly reported. */
+const AUTH0_ENTRIES: TextPatternEntry[] = [
+  { idp: 'auth0', code: 'unauthorized_client (grant type)', match: /Grant type 'client_credentials' not allowed for the client/i, title: 'client credentials grant not enabled', cause: 'the application may not use the client_credentials grant.', fix: 'enable "Client Credentials" under the application\'s Advanced Settings → Grant Types (a Machine to Machine application has it)' },
+  { idp: 'auth0', code: 'access_denied (service not enabled)', match: /Service not enabled within domain/i, title: 'audience is not an API of this tenant', cause: 'the audience form parameter names no API registered in this Auth0 tenant.', fix: 'set tokenParams.audience to the API Identifier shown under Applications → APIs' },
+  { idp: 'auth0', code: 'access_denied (no client grant)', match: /Client is not authorized to access|client-grant/i, title: 'application not authorised for the API', cause: 'there is no client grant between this application and the API named in audience.', fix: 'authorise the application on the API (APIs → Machine to Machine Applications) and grant the scopes' },
+];
+
+/** Power BI REST API answers with a valid token but no access (reference §6.3). */
+const POWERBI_ENTRIES: TextPatternEntry[] = [
+  {
+    idp: 'powerbi',
+    code: 'PowerBINotAuthorizedException',
+    match: /PowerBINotAuthorizedException/i,
+    title: 'Power BI refused a valid token',
+    cause: 'the service principal is not allowed: the tenant setting "Service principals can use Fabric APIs" (formerly "Allow service principals to use Power BI APIs") is off or its security group does not contain the service principal, the service principal is not a member of the workspace, or (admin APIs) "Service principals can access read-only admin APIs" is off or the app has admin-consent Power BI permissions. A token for another resource or cloud gives the same answer.',
+    fix: 'enable the tenant setting for a security group that contains the service principal, add it to the workspace as Member or Admin, use /groups/{workspaceId}/… routes (not My Workspace), and remove Power BI API permissions from the app registration',
+  },
+];
+
+export const TEXT_PATTERN_CATALOGUE: readonly TextPatternEntry[] = [...KEYCLOAK_ENTRIES, ...OKTA_ENTRIES, ...AUTH0_ENTRIES, ...POWERBI_ENTRIES];
 
 export function explainAadsts(code: number): IdpErrorExplanation | undefined {
   return AADSTS_CATALOGUE[code];

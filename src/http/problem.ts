@@ -82,3 +82,33 @@ export function sendProblem(res: Response, err: BrokerError, requestId: string):
   res.status(err.status).type('application/problem+json').setHeader('Cache-Control', 'no-store');
   res.send(JSON.stringify(body));
 }
+
+/** OAuth-style error codes the Azure SDKs expect from a managed-identity endpoint. */
+const MANAGED_IDENTITY_ERRORS: Record<BrokerErrorCode, string> = {
+  invalid_request: 'invalid_request',
+  unauthenticated: 'unauthorized_client',
+  forbidden: 'access_denied',
+  unknown_credential: 'invalid_request',
+  rate_limited: 'temporarily_unavailable',
+  idp_rejected: 'invalid_client',
+  idp_unavailable: 'temporarily_unavailable',
+  internal: 'server_error',
+};
+
+/**
+ * The managed-identity endpoints answer errors as `{ error, error_description }` (what msal-node and
+ * msal-python parse), with the same statuses as the rest of the API.
+ */
+export function sendManagedIdentityError(res: Response, err: BrokerError): void {
+  if (res.headersSent) return;
+  if (err instanceof IdpUnavailable || err instanceof RateLimited) {
+    res.setHeader('Retry-After', String(Math.max(1, Math.ceil(err.retryAfterSeconds))));
+  }
+  const description = err.expose ? err.message : err.title;
+  res.status(err.status).setHeader('Cache-Control', 'no-store');
+  res.json({
+    error: MANAGED_IDENTITY_ERRORS[err.code],
+    error_description: err instanceof IdpRejected ? `${description} (${err.idpError}: ${err.hint})` : description,
+    request_id: res.locals.requestId as string,
+  });
+}

@@ -40,7 +40,8 @@ function config(prefix: string, extraCache: Record<string, unknown> = {}) {
         retries: 0,
       },
     ],
-    callers: [{ id: 'jobs', apiKeySha256: sha256Hex(KEY), allow: [{ credential: 'powerbi' }] }],
+    // These tests are about the cache; rate limits have their own tests.
+    callers: [{ id: 'jobs', apiKeySha256: sha256Hex(KEY), allow: [{ credential: 'powerbi' }], rateLimit: { requestsPerSecond: 100_000, burst: 100_000 } }],
   };
 }
 

@@ -1,12 +1,12 @@
 // POST /v1/token and GET /v1/credentials (DESIGN §5 "Tokens").
-import { createHash } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { DEFAULT_MIN_TTL_SECONDS } from '../../config/schema.ts';
-import { normaliseScope } from '../../core/cache-key.ts';
 import type { CallerDirectory, Caller } from '../../core/caller-directory.ts';
 import type { Clock } from '../../core/clock.ts';
-import { Forbidden, InvalidRequest } from '../../core/errors.ts';
+import { Forbidden } from '../../core/errors.ts';
+import { configuredScopes, resolveScope } from '../../core/scopes.ts';
+import { auditTokenServed } from '../token-audit.ts';
 import type { CredentialRuntime, TokenService } from '../../core/token-service.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { currentCaller } from '../middleware/caller-auth.ts';
@@ -22,46 +22,7 @@ const tokenRequestSchema = z
   })
   .strict();
 
-/** Entra v2 grants app tokens only for `<resource>/.default`; a bare resource means exactly that. */
-function entraScope(value: string): string {
-  const trimmed = value.trim();
-  return trimmed.endsWith('/.default') ? trimmed : `${trimmed.replace(/\/+$/, '')}/.default`;
-}
-
-/** The credential's configured scopes, normalised the way requests are. */
-export function configuredScopes(runtime: CredentialRuntime): string[] {
-  const c = runtime.config;
-  return c.scopes.map((s) => (c.provider === 'entra' ? entraScope(s) : normaliseScope(s)));
-}
-
-function resolveScope(runtime: CredentialRuntime, body: z.infer<typeof tokenRequestSchema>): string {
-  const c = runtime.config;
-  if (body.scope !== undefined && body.resource !== undefined) {
-    throw new InvalidRequest('give scope or resource, not both', 'resource');
-  }
-  const allowed = configuredScopes(runtime);
-  let scope: string;
-  if (body.resource !== undefined) {
-    if (c.provider !== 'entra') throw new InvalidRequest(`resource applies to entra credentials; '${c.id}' is an oidc credential: use scope`, 'resource');
-    scope = entraScope(body.resource);
-  } else if (body.scope !== undefined && body.scope.trim() !== '') {
-    scope = c.provider === 'entra' ? entraScope(body.scope) : normaliseScope(body.scope);
-  } else {
-    scope = allowed[0] ?? '';
-  }
-  if (!allowed.includes(scope) && !(scope === '' && allowed.length === 0)) {
-    throw new Forbidden(
-      allowed.length > 0
-        ? `scope '${scope}' is not configured for credential '${c.id}' (configured: ${allowed.join(', ')})`
-        : `credential '${c.id}' is configured without scopes; omit scope`,
-    );
-  }
-  return scope;
-}
-
-function tokenHash(token: string): string {
-  return createHash('sha256').update(token).digest('base64url').slice(0, 12);
-}
+export { configuredScopes } from '../../core/scopes.ts';
 
 export function tokenRoutes(deps: { tokenService: TokenService; callers: CallerDirectory; clock: Clock; auditLogger: Logger }): Router {
   const router = Router();
@@ -82,20 +43,7 @@ export function tokenRoutes(deps: { tokenService: TokenService; callers: CallerD
       minTtlExplicit: body.min_ttl_seconds !== undefined,
     });
     const now = deps.clock.now();
-    deps.auditLogger.info(
-      {
-        event: 'token_served',
-        requestId: res.locals.requestId as string,
-        callerId: caller.id,
-        credentialId: served.credentialId,
-        scope,
-        cacheOutcome: served.cacheOutcome,
-        stale: served.stale || undefined,
-        tokenSha256: tokenHash(served.accessToken),
-        expiresOn: Math.floor(served.expiresAt / 1000),
-      },
-      'token served',
-    );
+    auditTokenServed(deps.auditLogger, res.locals.requestId as string, caller.id, served, 'token');
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Pragma', 'no-cache');
     res.json({

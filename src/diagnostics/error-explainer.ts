@@ -1,0 +1,138 @@
+// Explains a pasted IdP error: Entra JSON (error_codes) or text with AADSTS numbers, Keycloak's
+// error strings, Okta's errorCode/errorSummary bodies, Auth0 error/error_description bodies, Power BI
+// answers, and plain RFC 6749 §5.2 errors. Only parses: nothing in the text is followed or fetched.
+import type { IdpKind } from './assertion-rule.ts';
+import { rulesLeadingTo } from './assertion-rules.ts';
+import { TEXT_PATTERN_CATALOGUE, explainAadsts, explainOAuthError, type IdpErrorExplanation } from './idp-error-catalogue.ts';
+
+export type ErrorSource = 'entra' | 'keycloak' | 'okta' | 'auth0' | 'powerbi' | 'oauth';
+
+export interface ErrorExplanation {
+  /** What to quote: AADSTS700023, a Keycloak string, E0000011, invalid_client … */
+  code: string;
+  source: ErrorSource;
+  title: string;
+  cause: string;
+  fix: string;
+  claim?: string;
+  /** Assertion lint rules whose breach leads to this error. */
+  rules?: string[];
+}
+
+export interface ParsedIdpError {
+  error?: string;
+  error_description?: string;
+  error_codes?: number[];
+  trace_id?: string;
+  correlation_id?: string;
+}
+
+export interface ErrorExplainResult {
+  recognized: boolean;
+  source?: ErrorSource;
+  parsed: ParsedIdpError;
+  explanations: ErrorExplanation[];
+  /** The first explanation's fix. */
+  fix?: string;
+}
+
+const MAX_ECHO = 2000;
+/** AADSTS70002 only wraps the real reason; it goes last. */
+const WRAPPER_CODES = new Set([70002]);
+
+/** Removes anything shaped like a compact JWS from text we echo, in case a token or assertion was pasted along. */
+export function scrubJws(text: string): string {
+  return text.replace(/eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g, '[JWT removed]');
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v.trim() !== '' ? scrubJws(v.trim()).slice(0, MAX_ECHO) : undefined;
+}
+
+/** The first JSON object in the text (the whole text, or a body inside a log line). */
+function jsonObject(text: string): Record<string, unknown> | undefined {
+  const candidates = [text.trim()];
+  const start = text.indexOf('{');
+  const end = text.lastIndexOf('}');
+  if (start >= 0 && end > start) candidates.push(text.slice(start, end + 1));
+  for (const c of candidates) {
+    try {
+      const value = JSON.parse(c) as unknown;
+      if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+    } catch {
+      // not JSON: fall through to text matching
+    }
+  }
+  return undefined;
+}
+
+function parse(text: string): ParsedIdpError & { errorCode?: string } {
+  const body = jsonObject(text) ?? {};
+  // Power BI / Graph nest the error: {"error":{"code":"PowerBINotAuthorizedException","message":…}}.
+  const nested = body.error && typeof body.error === 'object' ? (body.error as Record<string, unknown>) : undefined;
+  const codes = Array.isArray(body.error_codes) ? body.error_codes.filter((c): c is number => Number.isInteger(c)) : [];
+  return {
+    error: str(nested ? nested.code : body.error) ?? str(body.errorCode),
+    error_description: str(body.error_description) ?? str(body.errorSummary) ?? str(nested?.message) ?? str(body.message),
+    error_codes: codes.length > 0 ? codes : undefined,
+    trace_id: str(body.trace_id) ?? str(body.errorId),
+    correlation_id: str(body.correlation_id),
+    errorCode: str(body.errorCode),
+  };
+}
+
+function withRules(e: Omit<ErrorExplanation, 'rules'>, idp?: IdpKind): ErrorExplanation {
+  const rules = rulesLeadingTo(e.code, idp);
+  return rules.length > 0 ? { ...e, rules } : e;
+}
+
+function fromCatalogue(code: string, source: ErrorSource, x: IdpErrorExplanation, idp?: IdpKind): ErrorExplanation {
+  return withRules({ code, source, title: x.title, cause: x.cause, fix: x.fix, claim: x.claim }, idp);
+}
+
+/** Explains an error already parsed (the probe's IdP answer) or pasted as text. */
+export function explainIdpError(input: string | ParsedIdpError): ErrorExplainResult {
+  const text = typeof input === 'string' ? input : [input.error, input.error_description].filter(Boolean).join(' ');
+  const parsed: ParsedIdpError = typeof input === 'string' ? parse(input) : { ...input, error_description: input.error_description ? str(input.error_description) : undefined };
+  const explanations: ErrorExplanation[] = [];
+
+  // Entra: error_codes first, then AADSTS numbers anywhere in the text, wrappers last.
+  const codes = [...(parsed.error_codes ?? []), ...[...text.matchAll(/AADSTS(\d{5,8})/g)].map((m) => Number(m[1]))];
+  const unique = [...new Set(codes)].sort((a, b) => Number(WRAPPER_CODES.has(a)) - Number(WRAPPER_CODES.has(b)));
+  for (const code of unique) {
+    const known = explainAadsts(code);
+    explanations.push(
+      known
+        ? fromCatalogue(`AADSTS${code}`, 'entra', known, 'entra')
+        : {
+            code: `AADSTS${code}`,
+            source: 'entra',
+            title: 'not in the broker\'s catalogue',
+            cause: 'an Entra error code the broker does not know.',
+            fix: `look the code up in Microsoft's error reference (learn.microsoft.com, "AADSTS error codes") or https://login.microsoftonline.com/error?code=${code}`,
+          },
+    );
+  }
+  if (parsed.error_codes === undefined && unique.length > 0) parsed.error_codes = unique;
+
+  for (const entry of TEXT_PATTERN_CATALOGUE) {
+    if (!entry.match.test(text)) continue;
+    const idp: IdpKind | undefined = entry.idp === 'powerbi' ? undefined : entry.idp;
+    explanations.push(fromCatalogue(entry.code, entry.idp, entry, idp));
+  }
+
+  if (explanations.length === 0 && parsed.error) {
+    const oauth = explainOAuthError(parsed.error);
+    // No rule list here: every rule of every OIDC IdP ends in invalid_client, which says nothing.
+    if (oauth) explanations.push({ code: parsed.error, source: 'oauth', title: oauth.title, cause: oauth.cause, fix: oauth.fix, claim: oauth.claim });
+  }
+  const { errorCode: _errorCode, ...rest } = parsed as ParsedIdpError & { errorCode?: string };
+  const clean = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as ParsedIdpError;
+  return {
+    recognized: explanations.length > 0,
+    source: explanations[0]?.source,
+    parsed: clean,
+    explanations,
+    fix: explanations[0]?.fix,
+  };
+}
