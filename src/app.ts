@@ -28,7 +28,6 @@ const ROUTE_METHODS: Record<string, string[]> = {
   '/v1/diagnostics/assertion': ['POST'],
   '/v1/diagnostics/explain': ['POST'],
   '/diagnostics': ['GET', 'HEAD'],
-  '/msi/token': ['GET', 'HEAD'],
 };
 
 function requireUtf8Json() {

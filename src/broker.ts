@@ -92,7 +92,7 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
     componentLogger(logger, 'caller-jwt'),
   );
   const rateLimiter = new RateLimiter(clock, cache instanceof RedisTokenCache ? cache : undefined);
-  for (const caller of callers.callers) rateLimiter.register(caller);
+  rateLimiter.register(callers.callers);
   rateLimiter.start();
   const imds = config.server.imdsSidecar;
   let shuttingDown = false;

@@ -1,6 +1,7 @@
-// Per-caller rate limits (token bucket). Decided in memory on every request, so the hot path does no
-// I/O; with Redis, each replica also adds its counts to a shared one-second window every 200 ms and
-// stops admitting a caller for the rest of the window once the cluster as a whole is over its burst.
+// Per-caller rate limits. Every request is decided in memory (no I/O on the hot path) by a token
+// bucket per caller; with Redis, each replica also adds what it admitted to a counter per caller and
+// one-second window shared by the cluster every 200 ms, learns the cluster's total from it, and stops
+// admitting the caller for the rest of the window once the cluster has used the caller's budget.
 import type { Caller } from '../core/caller-directory.ts';
 import type { Clock } from '../core/clock.ts';
 import { RateLimited } from '../core/errors.ts';
@@ -11,11 +12,15 @@ export interface SharedCounter {
 }
 
 interface Bucket {
+  caller: Caller;
   tokens: number;
   updatedAt: number;
-  /** Admitted since the last sync. */
+  /** The shared window the two fields below belong to. */
+  window: number;
+  /** Admitted here and not yet added to the shared counter. */
   pending: number;
-  blockedUntil: number;
+  /** The cluster's total for the window at the last sync. */
+  clusterUsed: number;
 }
 
 const WINDOW_MS = 1000;
@@ -30,6 +35,16 @@ export class RateLimiter {
     private readonly shared?: SharedCounter,
   ) {}
 
+  /** Tracks these callers from the start, so a replica learns their cluster usage before it sees them. */
+  register(callers: readonly Caller[]): void {
+    const now = this.clock.now();
+    for (const caller of callers) {
+      if (!this.buckets.has(caller.id)) {
+        this.buckets.set(caller.id, { caller, tokens: caller.rateLimit.burst, updatedAt: now, window: Math.floor(now / WINDOW_MS), pending: 0, clusterUsed: 0 });
+      }
+    }
+  }
+
   start(): void {
     if (!this.shared || this.timer) return;
     this.timer = setInterval(() => void this.sync(), SYNC_MS);
@@ -41,49 +56,52 @@ export class RateLimiter {
     this.timer = undefined;
   }
 
+  /** Budget of a caller per shared window: its burst, or a second's worth of its rate if that is more. */
+  private static clusterBudget(caller: Caller): number {
+    return Math.max(caller.rateLimit.burst, caller.rateLimit.requestsPerSecond);
+  }
+
   /** Admits one request of the caller or throws RateLimited with the time to wait. */
   take(caller: Caller): void {
     const now = this.clock.now();
+    const window = Math.floor(now / WINDOW_MS);
     const { requestsPerSecond, burst } = caller.rateLimit;
     let bucket = this.buckets.get(caller.id);
-    if (!bucket) this.buckets.set(caller.id, (bucket = { tokens: burst, updatedAt: now, pending: 0, blockedUntil: 0 }));
-    if (bucket.blockedUntil > now) {
-      throw new RateLimited(`caller '${caller.id}' is over its rate limit across the cluster`, Math.ceil((bucket.blockedUntil - now) / 1000));
+    if (!bucket) this.buckets.set(caller.id, (bucket = { caller, tokens: burst, updatedAt: now, window, pending: 0, clusterUsed: 0 }));
+    if (bucket.window !== window) {
+      bucket.window = window;
+      bucket.clusterUsed = 0;
+    }
+    if (this.shared && bucket.clusterUsed + bucket.pending >= RateLimiter.clusterBudget(caller)) {
+      throw new RateLimited(`caller '${caller.id}' is over its rate limit across the cluster`, Math.max(1, Math.ceil(((window + 1) * WINDOW_MS - now) / 1000)));
     }
     bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * requestsPerSecond);
     bucket.updatedAt = now;
     if (bucket.tokens < 1) {
-      throw new RateLimited(`caller '${caller.id}' is over its rate limit (${requestsPerSecond}/s, burst ${burst})`, Math.ceil((1 - bucket.tokens) / requestsPerSecond));
+      throw new RateLimited(`caller '${caller.id}' is over its rate limit (${requestsPerSecond}/s, burst ${burst})`, Math.max(1, Math.ceil((1 - bucket.tokens) / requestsPerSecond)));
     }
     bucket.tokens -= 1;
     bucket.pending += 1;
   }
 
   private async sync(): Promise<void> {
-    const now = this.clock.now();
-    const window = Math.floor(now / WINDOW_MS);
-    for (const [callerId, bucket] of this.buckets) {
-      if (bucket.pending === 0) continue;
-      const delta = bucket.pending;
-      bucket.pending = 0;
-      try {
-        const total = await this.shared!.add(`rate:${callerId}:${window}`, delta, WINDOW_MS * 2);
-        const limit = this.limitOf(callerId);
-        if (limit !== undefined && total > limit) bucket.blockedUntil = (window + 1) * WINDOW_MS;
-      } catch {
-        // Redis away: each replica still enforces its own bucket.
-      }
-    }
-  }
-
-  private readonly limits = new Map<string, number>();
-
-  /** Remembers the cluster-wide budget per window for a caller (its burst). */
-  register(caller: Caller): void {
-    this.limits.set(caller.id, Math.max(caller.rateLimit.burst, caller.rateLimit.requestsPerSecond));
-  }
-
-  private limitOf(callerId: string): number | undefined {
-    return this.limits.get(callerId);
+    const window = Math.floor(this.clock.now() / WINDOW_MS);
+    await Promise.all(
+      [...this.buckets.values()].map(async (bucket) => {
+        if (bucket.window !== window) {
+          bucket.window = window;
+          bucket.pending = 0;
+          bucket.clusterUsed = 0;
+        }
+        const delta = bucket.pending;
+        bucket.pending = 0;
+        try {
+          // INCRBY 0 reads the total: a replica that admitted nothing still learns what the others did.
+          bucket.clusterUsed = await this.shared!.add(`rate:${bucket.caller.id}:${window}`, delta, WINDOW_MS * 2);
+        } catch {
+          bucket.pending += delta; // Redis away: each replica still enforces its own bucket; retry the add later.
+        }
+      }),
+    );
   }
 }

@@ -101,6 +101,7 @@ const MANAGED_IDENTITY_ERRORS: Record<BrokerErrorCode, string> = {
  */
 export function sendManagedIdentityError(res: Response, err: BrokerError): void {
   if (res.headersSent) return;
+  if (err instanceof MethodNotAllowed) res.setHeader('Allow', err.allow.join(', '));
   if (err instanceof IdpUnavailable || err instanceof RateLimited) {
     res.setHeader('Retry-After', String(Math.max(1, Math.ceil(err.retryAfterSeconds))));
   }

@@ -11,7 +11,7 @@ import { DEFAULT_MIN_TTL_SECONDS } from '../../config/schema.ts';
 import type { RateLimiter } from '../../callers/rate-limiter.ts';
 import type { Caller, CallerDirectory } from '../../core/caller-directory.ts';
 import type { Clock } from '../../core/clock.ts';
-import { Forbidden, InvalidRequest, Unauthenticated } from '../../core/errors.ts';
+import { Forbidden, InvalidRequest, MethodNotAllowed, Unauthenticated } from '../../core/errors.ts';
 import { resolveScope } from '../../core/scopes.ts';
 import type { CredentialRuntime, TokenService } from '../../core/token-service.ts';
 import type { Logger } from '../../observability/logger.ts';
@@ -108,6 +108,11 @@ export function managedIdentityRoutes(deps: Deps): Router {
     }
   });
 
+  // Every answer on these paths, wrong methods included, is in the shape the SDKs parse.
+  const wrongMethod = (req: Request, res: Response) =>
+    sendManagedIdentityError(res, new MethodNotAllowed(`${req.path} accepts GET`, ['GET', 'HEAD']));
+  router.all('/msi/token', wrongMethod);
+
   if (deps.imdsCaller) {
     const caller = deps.imdsCaller;
     router.get('/metadata/identity/oauth2/token', async (req: Request, res: Response) => {
@@ -121,6 +126,7 @@ export function managedIdentityRoutes(deps: Deps): Router {
         sendManagedIdentityError(res, toBrokerError(err));
       }
     });
+    router.all('/metadata/identity/oauth2/token', wrongMethod);
   }
 
   return router;
