@@ -15,6 +15,9 @@ import { UnsupportedMediaType, sendProblem, toBrokerError } from './http/problem
 import { diagnosticsPageRoutes } from './http/routes/diagnostics-page-routes.ts';
 import { diagnosticsRoutes } from './http/routes/diagnostics-routes.ts';
 import { healthRoutes } from './http/routes/health-routes.ts';
+import { metricsRoutes } from './http/routes/metrics-routes.ts';
+import { openApiRoutes } from './http/routes/openapi-routes.ts';
+import type { BrokerMetrics } from './observability/metrics.ts';
 import { managedIdentityRoutes } from './http/routes/managed-identity-routes.ts';
 import { tokenRoutes } from './http/routes/token-routes.ts';
 import { componentLogger, type Logger } from './observability/logger.ts';
@@ -25,6 +28,8 @@ const ROUTE_METHODS: Record<string, string[]> = {
   '/v1/credentials': ['GET', 'HEAD'],
   '/livez': ['GET', 'HEAD'],
   '/readyz': ['GET', 'HEAD'],
+  '/metrics': ['GET', 'HEAD'],
+  '/openapi.json': ['GET', 'HEAD'],
   '/v1/diagnostics/assertion': ['POST'],
   '/v1/diagnostics/explain': ['POST'],
   '/diagnostics': ['GET', 'HEAD'],
@@ -46,6 +51,9 @@ export interface AppDeps {
   rateLimiter?: RateLimiter;
   /** The caller the IMDS sidecar endpoint serves, when that mode is on. */
   imdsCaller?: Caller;
+  metrics?: BrokerMetrics;
+  /** Serve /metrics on this app (false when a separate metrics port is configured). */
+  serveMetrics?: boolean;
   clock: Clock;
   logger: Logger;
   bodyLimitBytes: number;
@@ -62,23 +70,25 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(requestId());
   app.use(helmet());
-  app.use(accessLog(httpLogger));
+  app.use(accessLog(httpLogger, deps.metrics && ((route, status) => deps.metrics!.httpRequest(route, status))));
 
   app.use(healthRoutes({ tokenService: deps.tokenService, clock: deps.clock, isShuttingDown: deps.isShuttingDown ?? (() => false) }));
+  if (deps.metrics && deps.serveMetrics !== false) app.use(metricsRoutes(deps.metrics));
+  app.use(openApiRoutes());
   // The engineers' page is public; every API call it makes is authenticated below.
   app.use(diagnosticsPageRoutes());
 
   const auditLogger = componentLogger(deps.logger, 'audit');
   const rateLimiter = deps.rateLimiter ?? new RateLimiter(deps.clock);
   // The managed-identity protocol authenticates with its own header and answers in its own error shape.
-  app.use(managedIdentityRoutes({ tokenService: deps.tokenService, callers: deps.callers, rateLimiter, clock: deps.clock, auditLogger, imdsCaller: deps.imdsCaller }));
+  app.use(managedIdentityRoutes({ tokenService: deps.tokenService, callers: deps.callers, rateLimiter, clock: deps.clock, auditLogger, imdsCaller: deps.imdsCaller, metrics: deps.metrics }));
 
   // Callers are authenticated (and rate-limited) before any body is read: an anonymous request costs no parsing.
   app.use('/v1', authenticateCaller(deps.callers, deps.jwtVerifier, rateLimiter));
   app.use('/v1/diagnostics', requireDiagnostics());
   // Strict JSON (objects and arrays only), UTF-8 (RFC 8259 §8.1), size-limited.
   app.use(requireUtf8Json(), express.json({ limit: deps.bodyLimitBytes, strict: true, type: 'application/json' }));
-  app.use(tokenRoutes({ tokenService: deps.tokenService, callers: deps.callers, clock: deps.clock, auditLogger }));
+  app.use(tokenRoutes({ tokenService: deps.tokenService, callers: deps.callers, clock: deps.clock, auditLogger, metrics: deps.metrics }));
   const diagnostics = deps.diagnostics ?? new DiagnosticService({ tokenService: deps.tokenService, clock: deps.clock, logger: componentLogger(deps.logger, 'diagnostics') });
   app.use(diagnosticsRoutes({ diagnostics, tokenService: deps.tokenService }));
 

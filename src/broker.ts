@@ -2,7 +2,10 @@
 // service → HTTP app. main.ts, the demo and the tests all start the broker through here.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import express from 'express';
 import { createApp } from './app.ts';
+import { metricsRoutes } from './http/routes/metrics-routes.ts';
+import { BrokerMetrics } from './observability/metrics.ts';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CacheCipher } from './cache/cache-cipher.ts';
@@ -27,8 +30,11 @@ export interface Broker {
   logger: Logger;
   /** Starts listening; resolves with the bound address. */
   listen(port?: number, host?: string): Promise<{ url: string; server: Server }>;
-  /** Stops accepting, lets in-flight requests finish, closes the cache. */
+  /** Readiness fails from now on; requests are still served. */
+  beginShutdown(): void;
+  /** Stops accepting, lets in-flight requests and refreshes finish, closes the cache. */
   close(): Promise<void>;
+  metrics: BrokerMetrics;
 }
 
 function createCache(loaded: LoadedConfig, clock: Clock, logger: Logger): TokenCache {
@@ -71,10 +77,17 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
     credentials.set(credential.id, { config: credential, certificates, signer, provider: createProvider(credential, signer) });
   }
   const cache = createCache(loaded, clock, logger);
-  const tokenService = new TokenService(credentials, cache, clock, componentLogger(logger, 'token-service'), {
+  let tokenService: TokenService | undefined;
+  const metrics = new BrokerMetrics({
+    certificateNotAfter: () => [...credentials.values()].map((r) => ({ credentialId: r.config.id, notAfterMs: r.certificates.current().notAfter.getTime() })),
+    tokenRemaining: () => tokenService?.tokenRemaining() ?? [],
+    redisUp: () => (cache instanceof RedisTokenCache ? (cache.status().state === 'ok' ? 1 : 0) : undefined),
+  });
+  tokenService = new TokenService(credentials, cache, clock, componentLogger(logger, 'token-service'), {
     refreshAheadRatio: config.cache.refreshAheadRatio,
     keepWarmSeconds: config.cache.keepWarmSeconds,
     tickMs: options.refreshTickMs,
+    observer: metrics,
   });
   tokenService.start();
   const callers = new CallerDirectory(config.callers);
@@ -102,16 +115,20 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
     jwtVerifier,
     rateLimiter,
     imdsCaller: imds?.enabled ? callers.byId(imds.caller) : undefined,
+    metrics,
+    serveMetrics: config.metrics.port === undefined,
     clock,
     logger,
     bodyLimitBytes: config.server.bodyLimitBytes,
     isShuttingDown: () => shuttingDown,
   });
   let server: Server | undefined;
+  let metricsServer: Server | undefined;
 
   return {
     app,
     tokenService,
+    metrics,
     logger,
     listen(port = config.server.port, host = config.server.host) {
       return new Promise((resolve, reject) => {
@@ -125,10 +142,22 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
           const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           resolve({ url: `http://${shownHost}:${address.port}`, server: server! });
         });
+        if (config.metrics.port !== undefined) {
+          // A separate port for Prometheus, so the API port can stay closed to the monitoring network.
+          const metricsApp = express();
+          metricsApp.disable('x-powered-by');
+          metricsApp.use(metricsRoutes(metrics));
+          metricsServer = createServer(metricsApp).listen(config.metrics.port, host);
+          metricsServer.on('error', (err) => logger.error({ err: err.message, port: config.metrics.port }, 'metrics port could not be opened'));
+        }
       });
+    },
+    beginShutdown() {
+      shuttingDown = true;
     },
     async close() {
       shuttingDown = true;
+      metricsServer?.close();
       if (server) {
         const s = server;
         await new Promise<void>((resolve) => {

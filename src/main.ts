@@ -17,18 +17,32 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
   const broker = buildBroker(loaded);
   const { url } = await broker.listen();
   broker.logger.info({ url, credentials: loaded.config.credentials.map((c) => c.id), callers: loaded.config.callers.length, config: loaded.source }, 'token-broker listening');
+
+  // Graceful shutdown: readiness fails at once so the load balancer stops sending; requests keep being
+  // served for shutdownDelaySeconds; then the listener closes, in-flight requests and refreshes finish,
+  // Redis is closed, exit 0. A second signal exits at once.
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      process.exit(1);
+    }
     stopping = true;
-    broker.logger.info({ signal }, 'shutting down');
-    broker.close().then(
-      () => {
-        broker.logger.flush();
-        process.exit(0);
-      },
-      () => process.exit(1),
-    );
+    const delayMs = loaded.config.server.shutdownDelaySeconds * 1000;
+    broker.beginShutdown();
+    broker.logger.info({ signal, delaySeconds: loaded.config.server.shutdownDelaySeconds }, 'shutting down: not ready any more, draining');
+    setTimeout(() => {
+      broker.close().then(
+        () => {
+          broker.logger.info('stopped');
+          broker.logger.flush();
+          process.exit(0);
+        },
+        (err: unknown) => {
+          broker.logger.error({ error: (err as Error).message }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    }, delayMs);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -25,6 +25,8 @@ export const DEFAULT_REFRESH_AHEAD_RATIO = 0.5;
 export const DEFAULT_KEEP_WARM_SECONDS = 3600;
 export const DEFAULT_IDP_RETRIES = 2;
 export const DEFAULT_CERTIFICATE_RELOAD_SECONDS = 30;
+/** Long enough for Kubernetes to take the pod out of its Service endpoints after readiness fails. */
+export const DEFAULT_SHUTDOWN_DELAY_SECONDS = 5;
 
 const CREDENTIAL_ID = /^[a-z0-9][a-z0-9\-_.]{0,63}$/;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -219,6 +221,12 @@ export const configSchema = z
           .strict()
           .optional()
           .describe('serve /metadata/identity/oauth2/token (Metadata: true) for one caller; loopback listeners only'),
+        shutdownDelaySeconds: z
+          .number()
+          .min(0)
+          .max(120)
+          .default(DEFAULT_SHUTDOWN_DELAY_SECONDS)
+          .describe('after SIGTERM: /readyz fails at once, requests are still served this long before the listener closes (default 5)'),
         certificateReloadSeconds: z
           .number()
           .min(0.1)
@@ -234,6 +242,7 @@ export const configSchema = z
         requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
         logLevel: 'info',
         certificateReloadSeconds: DEFAULT_CERTIFICATE_RELOAD_SECONDS,
+        shutdownDelaySeconds: DEFAULT_SHUTDOWN_DELAY_SECONDS,
       }),
     cache: z
       .object({
@@ -263,6 +272,13 @@ export const configSchema = z
       })
       .strict()
       .default({ keyPrefix: DEFAULT_KEY_PREFIX, refreshAheadRatio: DEFAULT_REFRESH_AHEAD_RATIO, keepWarmSeconds: DEFAULT_KEEP_WARM_SECONDS }),
+    metrics: z
+      .object({
+        port: z.number().int().min(1).max(65535).optional().describe('serve /metrics on this port instead of the main one'),
+      })
+      .strict()
+      .default({})
+      .describe('Prometheus metrics at /metrics'),
     credentials: z.array(credentialSchema).min(1, 'at least one credential is needed'),
     callers: z.array(callerSchema).default([]),
   })

@@ -34,6 +34,8 @@ export interface ServedToken extends CachedToken {
   cacheOutcome: CacheOutcome;
   /** Served while the IdP fails, with less life left than asked for. */
   stale: boolean;
+  /** Obtained by another request's exchange (in this process or on another replica) that this one waited for. */
+  coalesced: boolean;
 }
 
 export interface TokenQuery {
@@ -45,11 +47,19 @@ export interface TokenQuery {
   minTtlExplicit?: boolean;
 }
 
+/** What the token service reports as it works (metrics); every method optional to implement. */
+export interface TokenServiceObserver {
+  exchanged?(credentialId: string, provider: string, seconds: number, result: 'success' | 'rejected' | 'unavailable', code?: string): void;
+  lockWaited?(credentialId: string): void;
+  refreshedAhead?(credentialId: string, result: 'success' | 'failure' | 'adopted'): void;
+}
+
 export interface TokenServiceOptions {
   refreshAheadRatio: number;
   keepWarmSeconds: number;
   /** How often the background refresher looks at the targets (default 250 ms). */
   tickMs?: number;
+  observer?: TokenServiceObserver;
 }
 
 /** Entra codes after which a just-rotated certificate is retried once with the previous one (Id.Web does the same). */
@@ -94,7 +104,7 @@ export class TokenService {
   /** The in-process level: read on every request, never waited on. */
   private readonly local = new Map<string, CachedToken>();
   private readonly targets = new Map<string, Target>();
-  private readonly inflight = new Map<string, Promise<CachedToken>>();
+  private readonly inflight = new Map<string, Promise<{ token: CachedToken; waited: boolean }>>();
   private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly localBackoff = new Map<string, number>();
   private readonly fingerprints = new Map<string, { certificate: LoadedCertificate; value: string }>();
@@ -136,6 +146,18 @@ export class TokenService {
 
   cacheStatus() {
     return this.cache.status();
+  }
+
+  /** Least remaining lifetime of the tokens this replica holds, per credential (metrics). */
+  tokenRemaining(): { credentialId: string; remainingMs: number }[] {
+    const now = this.clock.now();
+    const least = new Map<string, number>();
+    for (const [key, token] of this.local) {
+      const id = this.targets.get(key)?.runtime.config.id;
+      if (!id || token.expiresAt <= now) continue;
+      least.set(id, Math.min(least.get(id) ?? Infinity, token.expiresAt - now));
+    }
+    return [...least].map(([credentialId, remainingMs]) => ({ credentialId, remainingMs }));
   }
 
   cacheKey(runtime: CredentialRuntime, scope: string): string {
@@ -190,7 +212,7 @@ export class TokenService {
     }
     const stale = [local, shared].filter((t): t is CachedToken => !!t && t.expiresAt > now).sort((a, b) => b.expiresAt - a.expiresAt)[0];
     try {
-      const token = await this.obtain(target, minTtlMs, stale);
+      const { token, coalesced } = await this.obtain(target, minTtlMs, stale);
       if (token.expiresAt <= this.clock.now()) {
         // An IdP that answers expires_in 0 (or a clock jump) must not make us hand out a dead token.
         throw new IdpUnavailable('the identity provider issued a token that is already expired', 5);
@@ -201,7 +223,7 @@ export class TokenService {
           'min_ttl_seconds exceeds the lifetime the identity provider gives: every such request makes an exchange',
         );
       }
-      return this.served(token, query, stale ? 'refreshed' : 'miss');
+      return { ...this.served(token, query, stale ? 'refreshed' : 'miss'), coalesced };
     } catch (err) {
       if (stale && !query.minTtlExplicit && isIdpFailure(err) && stale.expiresAt > this.clock.now()) {
         this.warnStale(target, err, stale);
@@ -222,17 +244,20 @@ export class TokenService {
   }
 
   /** One exchange per key per process; concurrent requests share it. */
-  private obtain(target: Target, minTtlMs: number, stale: CachedToken | undefined): Promise<CachedToken> {
-    let pending = this.inflight.get(target.key);
-    if (!pending) {
-      pending = this.obtainAcrossCluster(target, minTtlMs, stale).finally(() => this.inflight.delete(target.key));
-      this.inflight.set(target.key, pending);
+  private async obtain(target: Target, minTtlMs: number, stale: CachedToken | undefined): Promise<{ token: CachedToken; coalesced: boolean }> {
+    const joined = this.inflight.get(target.key);
+    if (joined) {
+      this.options.observer?.lockWaited?.(target.runtime.config.id);
+      return { token: (await joined).token, coalesced: true };
     }
-    return pending;
+    const pending = this.obtainAcrossCluster(target, minTtlMs, stale).finally(() => this.inflight.delete(target.key));
+    this.inflight.set(target.key, pending);
+    const { token, waited } = await pending;
+    return { token, coalesced: waited };
   }
 
   /** One exchange per key per cluster: the lock holder exchanges; the others wait for its outcome. */
-  private async obtainAcrossCluster(target: Target, minTtlMs: number, stale: CachedToken | undefined): Promise<CachedToken> {
+  private async obtainAcrossCluster(target: Target, minTtlMs: number, stale: CachedToken | undefined): Promise<{ token: CachedToken; waited: boolean }> {
     const { runtime, key } = target;
     const lockTtlMs = this.lockTtlMs(runtime);
     const deadline = this.clock.now() + lockTtlMs + 1000;
@@ -246,8 +271,8 @@ export class TokenService {
       if (lock) {
         try {
           const shared = await this.sharedGet(key);
-          if (usable(shared)) return this.adopt(key, shared);
-          return await this.exchangeAndStore(target);
+          if (usable(shared)) return { token: this.adopt(key, shared), waited };
+          return { token: await this.exchangeAndStore(target), waited };
         } catch (err) {
           if (isIdpFailure(err)) await this.recordFailure(runtime, key, err);
           throw err;
@@ -259,10 +284,11 @@ export class TokenService {
         const failure = await this.cache.getFailure(key).catch(() => undefined);
         if (failure) throw errorOf(failure);
       }
+      if (!waited) this.options.observer?.lockWaited?.(runtime.config.id);
       await this.cache.waitForUpdate(key, Math.min(WAIT_POLL_MS, Math.max(1, deadline - this.clock.now())));
       waited = true;
       const shared = await this.sharedGet(key);
-      if (usable(shared)) return this.adopt(key, shared);
+      if (usable(shared)) return { token: this.adopt(key, shared), waited };
     }
     throw new IdpUnavailable('timed out waiting for another replica to obtain the token', 1);
   }
@@ -337,6 +363,21 @@ export class TokenService {
 
   /** One exchange with the IdP: bounded retries with full jitter on network errors and 5xx. */
   private async exchange(runtime: CredentialRuntime, scope: string): Promise<CachedToken> {
+    const started = this.clock.now();
+    const observe = (result: 'success' | 'rejected' | 'unavailable', code?: string) =>
+      this.options.observer?.exchanged?.(runtime.config.id, runtime.config.provider, (this.clock.now() - started) / 1000, result, code);
+    try {
+      const token = await this.exchangeWithRetries(runtime, scope);
+      observe('success');
+      return token;
+    } catch (err) {
+      if (err instanceof IdpRejected) observe('rejected', err.idpError);
+      else if (err instanceof IdpUnavailable) observe('unavailable', err.retryAfterFromIdp ? 'throttled' : 'unavailable');
+      throw err;
+    }
+  }
+
+  private async exchangeWithRetries(runtime: CredentialRuntime, scope: string): Promise<CachedToken> {
     const breaker = this.breaker(runtime.config.id);
     for (let attempt = 0; ; attempt++) {
       const requestedAt = this.clock.now();
@@ -396,7 +437,7 @@ export class TokenService {
   }
 
   private served(token: CachedToken, query: TokenQuery, cacheOutcome: CacheOutcome): ServedToken {
-    return { ...token, credentialId: query.credentialId, requestedScope: query.scope, cacheOutcome, stale: false };
+    return { ...token, credentialId: query.credentialId, requestedScope: query.scope, cacheOutcome, stale: false, coalesced: false };
   }
 
   // ── refresh-ahead ────────────────────────────────────────────────────────────────────────────
@@ -418,6 +459,7 @@ export class TokenService {
     const shared = await this.sharedGet(key);
     if (shared && shared.obtainedAt > current.obtainedAt) {
       this.adopt(key, shared); // another replica renewed it
+      this.options.observer?.refreshedAhead?.(runtime.config.id, 'adopted');
       return;
     }
     if (this.inflight.has(key)) return;
@@ -429,13 +471,16 @@ export class TokenService {
       const again = await this.sharedGet(key);
       if (again && again.obtainedAt > current.obtainedAt) {
         this.adopt(key, again);
+        this.options.observer?.refreshedAhead?.(runtime.config.id, 'adopted');
         return;
       }
-      const pending = this.exchangeAndStore(target);
+      const pending = this.exchangeAndStore(target).then((token) => ({ token, waited: false }));
       this.inflight.set(key, pending);
       await pending.finally(() => this.inflight.delete(key));
       target.refreshFailures = 0;
+      this.options.observer?.refreshedAhead?.(runtime.config.id, 'success');
     } catch (err) {
+      this.options.observer?.refreshedAhead?.(runtime.config.id, 'failure');
       target.refreshFailures += 1;
       const backoffMs = Math.min(MAX_REFRESH_BACKOFF_MS, 1000 * 2 ** Math.min(target.refreshFailures, 5));
       const retryAfterMs = err instanceof IdpUnavailable ? err.retryAfterSeconds * 1000 : 0;

@@ -2,11 +2,13 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../../observability/logger.ts';
 
 /** One line per request. The path only: no query string, no headers, no body. */
-export function accessLog(logger: Logger) {
+export function accessLog(logger: Logger, onFinished?: (route: string, status: number) => void) {
   return (req: Request, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      // Route templates only (bounded label values): unmatched paths count as 'other'.
+      onFinished?.((req.route?.path as string | undefined) ?? 'other', res.statusCode);
       const fields = {
         requestId: res.locals.requestId as string,
         method: req.method,

@@ -18,6 +18,8 @@ import type { Logger } from '../../observability/logger.ts';
 import { sendManagedIdentityError, toBrokerError } from '../problem.ts';
 import { parseRequest } from '../validate.ts';
 import { auditTokenServed } from '../token-audit.ts';
+import type { BrokerMetrics } from '../../observability/metrics.ts';
+import { requestOutcome } from './token-routes.ts';
 
 const single = z.string().min(1).max(2048);
 
@@ -54,6 +56,7 @@ interface Deps {
   auditLogger: Logger;
   /** The caller the IMDS sidecar endpoint serves; absent: the endpoint does not exist. */
   imdsCaller?: Caller;
+  metrics?: BrokerMetrics;
 }
 
 /** `client_id` picks among the caller's credentials by their clientId; without it, the default one. */
@@ -76,7 +79,14 @@ async function serveToken(deps: Deps, req: Request, res: Response, caller: Calle
   if (!deps.callers.mayUseScope(caller, runtime.config.id, scope)) {
     throw new Forbidden(`caller '${caller.id}' may not request resource '${query.resource}' of credential '${runtime.config.id}'`);
   }
-  const served = await deps.tokenService.getToken({ credentialId: runtime.config.id, scope, minTtlSeconds: DEFAULT_MIN_TTL_SECONDS });
+  let served;
+  try {
+    served = await deps.tokenService.getToken({ credentialId: runtime.config.id, scope, minTtlSeconds: DEFAULT_MIN_TTL_SECONDS });
+  } catch (err) {
+    deps.metrics?.tokenServed(caller.id, runtime.config.id, 'error');
+    throw err;
+  }
+  deps.metrics?.tokenServed(caller.id, runtime.config.id, requestOutcome(served));
   auditTokenServed(deps.auditLogger, res.locals.requestId as string, caller.id, served, req.path);
   const now = deps.clock.now();
   res.setHeader('Cache-Control', 'no-store');

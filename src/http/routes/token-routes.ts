@@ -7,7 +7,8 @@ import type { Clock } from '../../core/clock.ts';
 import { Forbidden } from '../../core/errors.ts';
 import { configuredScopes, resolveScope } from '../../core/scopes.ts';
 import { auditTokenServed } from '../token-audit.ts';
-import type { CredentialRuntime, TokenService } from '../../core/token-service.ts';
+import type { CredentialRuntime, ServedToken, TokenService } from '../../core/token-service.ts';
+import type { BrokerMetrics, RequestOutcome } from '../../observability/metrics.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { currentCaller } from '../middleware/caller-auth.ts';
 import { UnsupportedMediaType } from '../problem.ts';
@@ -24,7 +25,12 @@ const tokenRequestSchema = z
 
 export { configuredScopes } from '../../core/scopes.ts';
 
-export function tokenRoutes(deps: { tokenService: TokenService; callers: CallerDirectory; clock: Clock; auditLogger: Logger }): Router {
+/** The metrics outcome of a served token: stale and coalesced say more than the cache field. */
+export function requestOutcome(served: ServedToken): RequestOutcome {
+  return served.stale ? 'stale' : served.coalesced ? 'coalesced' : served.cacheOutcome;
+}
+
+export function tokenRoutes(deps: { tokenService: TokenService; callers: CallerDirectory; clock: Clock; auditLogger: Logger; metrics?: BrokerMetrics }): Router {
   const router = Router();
 
   router.post('/v1/token', async (req: Request, res: Response) => {
@@ -36,12 +42,19 @@ export function tokenRoutes(deps: { tokenService: TokenService; callers: CallerD
     if (!deps.callers.mayUseScope(caller, runtime.config.id, scope)) {
       throw new Forbidden(`caller '${caller.id}' may not request scope '${scope}' of credential '${runtime.config.id}'`);
     }
-    const served = await deps.tokenService.getToken({
-      credentialId: runtime.config.id,
-      scope,
-      minTtlSeconds: body.min_ttl_seconds ?? DEFAULT_MIN_TTL_SECONDS,
-      minTtlExplicit: body.min_ttl_seconds !== undefined,
-    });
+    let served;
+    try {
+      served = await deps.tokenService.getToken({
+        credentialId: runtime.config.id,
+        scope,
+        minTtlSeconds: body.min_ttl_seconds ?? DEFAULT_MIN_TTL_SECONDS,
+        minTtlExplicit: body.min_ttl_seconds !== undefined,
+      });
+    } catch (err) {
+      deps.metrics?.tokenServed(caller.id, runtime.config.id, 'error');
+      throw err;
+    }
+    deps.metrics?.tokenServed(caller.id, runtime.config.id, requestOutcome(served));
     const now = deps.clock.now();
     auditTokenServed(deps.auditLogger, res.locals.requestId as string, caller.id, served, 'token');
     res.setHeader('Cache-Control', 'no-store');

@@ -1,0 +1,117 @@
+// Every Prometheus metric of the broker, in its own registry, `token_broker_` prefix, seconds,
+// labels bounded by configuration (caller and credential ids, outcomes, IdP error codes).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { TokenServiceObserver } from '../core/token-service.ts';
+
+export type RequestOutcome = 'hit' | 'miss' | 'refreshed' | 'coalesced' | 'stale' | 'error';
+
+export interface MetricsSources {
+  /** credential id → certificate notAfter (epoch ms). */
+  certificateNotAfter(): { credentialId: string; notAfterMs: number }[];
+  /** credential id → least remaining lifetime of its cached tokens (ms), for tokens in memory. */
+  tokenRemaining(): { credentialId: string; remainingMs: number }[];
+  redisUp(): number | undefined;
+}
+
+export class BrokerMetrics implements TokenServiceObserver {
+  readonly registry = new Registry();
+  private readonly tokenRequests: Counter<'caller' | 'credential' | 'outcome'>;
+  private readonly idpExchange: Histogram<'credential' | 'provider' | 'result'>;
+  private readonly idpErrors: Counter<'credential' | 'code'>;
+  private readonly lockWaits: Counter<'credential'>;
+  private readonly refreshAhead: Counter<'credential' | 'result'>;
+  private readonly httpRequests: Counter<'route' | 'status'>;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'token_broker_' });
+    this.tokenRequests = new Counter({
+      name: 'token_broker_token_requests_total',
+      help: 'Token requests answered, by caller, credential and outcome (hit, miss, refreshed, coalesced, stale, error).',
+      labelNames: ['caller', 'credential', 'outcome'],
+      registers,
+    });
+    this.idpExchange = new Histogram({
+      name: 'token_broker_idp_exchange_duration_seconds',
+      help: 'Duration of token exchanges with the identity provider, retries included.',
+      labelNames: ['credential', 'provider', 'result'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.idpErrors = new Counter({
+      name: 'token_broker_idp_errors_total',
+      help: 'Failed exchanges by IdP error (AADSTS code, OAuth error, or unavailable).',
+      labelNames: ['credential', 'code'],
+      registers,
+    });
+    this.lockWaits = new Counter({
+      name: 'token_broker_lock_waits_total',
+      help: 'Requests that waited for another replica (or request) to finish an exchange instead of calling the IdP.',
+      labelNames: ['credential'],
+      registers,
+    });
+    this.refreshAhead = new Counter({
+      name: 'token_broker_refresh_ahead_total',
+      help: 'Background refreshes ahead of expiry, by result (success, failure, adopted: another replica had refreshed).',
+      labelNames: ['credential', 'result'],
+      registers,
+    });
+    this.httpRequests = new Counter({
+      name: 'token_broker_http_requests_total',
+      help: 'HTTP requests by route and status code.',
+      labelNames: ['route', 'status'],
+      registers,
+    });
+    new Gauge({
+      name: 'token_broker_certificate_not_after_seconds',
+      help: 'Expiry of the certificate in use per credential (Unix time).',
+      labelNames: ['credential'],
+      registers,
+      collect() {
+        this.reset();
+        for (const c of sources.certificateNotAfter()) this.set({ credential: c.credentialId }, Math.floor(c.notAfterMs / 1000));
+      },
+    });
+    new Gauge({
+      name: 'token_broker_token_remaining_seconds',
+      help: 'Least remaining lifetime among the tokens cached in this replica, per credential.',
+      labelNames: ['credential'],
+      registers,
+      collect() {
+        this.reset();
+        for (const t of sources.tokenRemaining()) this.set({ credential: t.credentialId }, Math.max(0, t.remainingMs / 1000));
+      },
+    });
+    new Gauge({
+      name: 'token_broker_redis_up',
+      help: '1 when the shared Redis cache is reachable, 0 when the broker serves from memory (absent without Redis).',
+      registers,
+      collect() {
+        const up = sources.redisUp();
+        if (up !== undefined) this.set(up);
+      },
+    });
+  }
+
+  tokenServed(caller: string, credential: string, outcome: RequestOutcome): void {
+    this.tokenRequests.inc({ caller, credential, outcome });
+  }
+
+  httpRequest(route: string, status: number): void {
+    this.httpRequests.inc({ route, status: String(status) });
+  }
+
+  // TokenServiceObserver
+  exchanged(credential: string, provider: string, seconds: number, result: 'success' | 'rejected' | 'unavailable', code?: string): void {
+    this.idpExchange.observe({ credential, provider, result }, seconds);
+    if (result !== 'success') this.idpErrors.inc({ credential, code: code ?? result });
+  }
+
+  lockWaited(credential: string): void {
+    this.lockWaits.inc({ credential });
+  }
+
+  refreshedAhead(credential: string, result: 'success' | 'failure' | 'adopted'): void {
+    this.refreshAhead.inc({ credential, result });
+  }
+}
