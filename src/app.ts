@@ -28,7 +28,6 @@ const ROUTE_METHODS: Record<string, string[]> = {
   '/v1/credentials': ['GET', 'HEAD'],
   '/livez': ['GET', 'HEAD'],
   '/readyz': ['GET', 'HEAD'],
-  '/metrics': ['GET', 'HEAD'],
   '/openapi.json': ['GET', 'HEAD'],
   '/v1/diagnostics/assertion': ['POST'],
   '/v1/diagnostics/explain': ['POST'],
