@@ -77,12 +77,12 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
     credentials.set(credential.id, { config: credential, certificates, signer, provider: createProvider(credential, signer) });
   }
   const cache = createCache(loaded, clock, logger);
-  const metrics = new BrokerMetrics({
+  const metrics: BrokerMetrics = new BrokerMetrics({
     certificateNotAfter: () => [...credentials.values()].map((r) => ({ credentialId: r.config.id, notAfterMs: r.certificates.current().notAfter.getTime() })),
     tokenRemaining: () => tokenService.tokenRemaining(),
     redisUp: () => (cache instanceof RedisTokenCache ? (cache.status().state === 'ok' ? 1 : 0) : undefined),
   });
-  const tokenService = new TokenService(credentials, cache, clock, componentLogger(logger, 'token-service'), {
+  const tokenService: TokenService = new TokenService(credentials, cache, clock, componentLogger(logger, 'token-service'), {
     refreshAheadRatio: config.cache.refreshAheadRatio,
     keepWarmSeconds: config.cache.keepWarmSeconds,
     tickMs: options.refreshTickMs,
