@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { freePort } from './redis-server.ts';
 
 export interface BrokerProcess {
   url: string;
@@ -16,33 +17,35 @@ export interface BrokerProcess {
 export async function startBrokerProcess(config: unknown, dir: string, name: string, env: Record<string, string> = {}): Promise<BrokerProcess> {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, stringify(config));
+  const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', file], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', REDIS_URL: '', ...env },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', REDIS_URL: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
   let buffered = '';
   let stderr = '';
   child.stderr!.on('data', (c) => (stderr += c));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start:\n${stderr}\n${lines.join('\n')}`)), 30_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      const parts = buffered.split('\n');
-      buffered = parts.pop()!;
-      for (const line of parts) {
-        lines.push(line);
-        if (line.includes('token-broker listening')) {
-          clearTimeout(timer);
-          resolve((JSON.parse(line) as { url: string }).url);
-        }
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code}:\n${stderr}`));
-    });
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    const parts = buffered.split('\n');
+    buffered = parts.pop()!;
+    lines.push(...parts);
   });
+  const url = `http://127.0.0.1:${port}`;
+  // Ready when /livez answers, whatever the log level.
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${name} exited with ${code}:\n${stderr}`))));
+  exited.catch(() => undefined);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const up = await Promise.race([fetch(`${url}/livez`).then((r) => r.ok, () => false), exited]);
+    if (up) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${name} did not start:\n${stderr}\n${lines.join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
   return {
     url,
     child,
