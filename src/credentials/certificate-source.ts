@@ -9,6 +9,10 @@ import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../observability/logger.ts';
 import { CertificateLoadError, loadCertificate, type LoadedCertificate } from './certificate.ts';
 
+/** Certificates this close to notAfter are reported in the log (once a day) and in /readyz. */
+export const EXPIRY_WARNING_DAYS = 14;
+const DAY_MS = 86_400_000;
+
 /** After a rotation, the previous certificate is kept this long for one retry (Entra may lag). */
 export const ROTATION_FALLBACK_WINDOW_MS = 15 * 60_000;
 
@@ -42,6 +46,7 @@ export class FileCertificateSource implements CertificateSource {
   private timer?: NodeJS.Timeout;
   private watchers: FSWatcher[] = [];
   private debounce?: NodeJS.Timeout;
+  private lastExpiryWarningAt = 0;
 
   constructor(
     private readonly credentialId: string,
@@ -67,7 +72,11 @@ export class FileCertificateSource implements CertificateSource {
   }
 
   start(): void {
-    this.timer = setInterval(() => this.check(), this.options.intervalMs);
+    this.warnIfExpiringSoon();
+    this.timer = setInterval(() => {
+      this.check();
+      this.warnIfExpiringSoon();
+    }, this.options.intervalMs);
     this.timer.unref();
     for (const dir of new Set(this.certificate.files.map((f) => dirname(f)))) {
       try {
@@ -91,6 +100,17 @@ export class FileCertificateSource implements CertificateSource {
     clearTimeout(this.debounce);
     for (const w of this.watchers) w.close();
     this.watchers = [];
+  }
+
+  private warnIfExpiringSoon(): void {
+    const now = this.options.clock.now();
+    const left = this.certificate.notAfter.getTime() - now;
+    if (left > EXPIRY_WARNING_DAYS * DAY_MS || now - this.lastExpiryWarningAt < DAY_MS) return;
+    this.lastExpiryWarningAt = now;
+    this.options.logger.warn(
+      { credentialId: this.credentialId, notAfter: this.certificate.notAfter.toISOString(), daysLeft: Math.floor(left / DAY_MS), thumbprint: this.certificate.thumbprints.sha1Hex },
+      'certificate expires soon: register a new one at the IdP, then replace the files',
+    );
   }
 
   private fingerprintFiles(): string | undefined {

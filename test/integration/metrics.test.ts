@@ -81,3 +81,14 @@ test('counters move by exactly the scripted hits, miss and IdP refusal', async (
   // With a metrics port, the API port does not serve /metrics.
   assert.equal((await fetch(`${tb.url}/metrics`)).status, 404);
 });
+
+test('every metric the operations guide alerts on exists', async () => {
+  const { readFileSync } = await import('node:fs');
+  const names = new Set(readFileSync('docs/operations.md', 'utf8').match(/token_broker_[a-z_]+[a-z]/g));
+  const exposed = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const known = new Set([...exposed.matchAll(/^# TYPE (token_broker_\w+)/gm)].map((m) => m[1]!));
+  for (const name of names) {
+    const base = name.replace(/_(bucket|count|sum)$/, '');
+    assert.ok(known.has(base) || base === 'token_broker', `docs/operations.md names ${name}, which /metrics does not have`);
+  }
+});

@@ -4,10 +4,9 @@
 // Sources: RFC 7515, RFC 7518 §3; reference §1.1, §1.5, §2 (AADSTS700027, 50013, 50032).
 import { constants, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { MIN_RSA_BITS } from '../../credentials/certificate.ts';
+import { EXPIRY_WARNING_DAYS as CERTIFICATE_EXPIRY_WARNING_DAYS } from '../../credentials/certificate-source.ts';
 import { ALL_IDPS, defineRule, memoised, type AssertionRule, type LintContext } from '../assertion-rule.ts';
 
-/** /readyz reports certificates this close to notAfter as expiring soon; the lint does the same. */
-export const CERTIFICATE_EXPIRY_WARNING_DAYS = 14;
 const DAY_SECONDS = 86_400;
 
 export interface SignatureCheck {

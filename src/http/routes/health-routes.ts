@@ -3,8 +3,8 @@ import { Router } from 'express';
 import type { Clock } from '../../core/clock.ts';
 import type { TokenService } from '../../core/token-service.ts';
 
-/** Certificates closer than this to their notAfter are reported in /readyz (still ready). */
-export const CERTIFICATE_EXPIRY_WARNING_DAYS = 14;
+import { EXPIRY_WARNING_DAYS } from '../../credentials/certificate-source.ts';
+
 const DAY_MS = 86_400_000;
 
 export function healthRoutes(deps: { tokenService: TokenService; clock: Clock; isShuttingDown: () => boolean }): Router {
@@ -20,7 +20,7 @@ export function healthRoutes(deps: { tokenService: TokenService; clock: Clock; i
     const certificates = deps.tokenService.listCredentials().map((r) => {
       const cert = r.certificates.current();
       const notAfter = cert.notAfter.getTime();
-      const status = notAfter <= now ? 'expired' : notAfter - now < CERTIFICATE_EXPIRY_WARNING_DAYS * DAY_MS ? 'expiring_soon' : 'ok';
+      const status = notAfter <= now ? 'expired' : notAfter - now < EXPIRY_WARNING_DAYS * DAY_MS ? 'expiring_soon' : 'ok';
       const reloadProblem = r.certificates.reloadProblem();
       return {
         credential: r.config.id,
