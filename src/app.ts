@@ -71,23 +71,27 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(helmet());
   app.use(accessLog(httpLogger, deps.metrics && ((route, status) => deps.metrics!.httpRequest(route, status))));
 
+  const auditLogger = componentLogger(deps.logger, 'audit');
+  const rateLimiter = deps.rateLimiter ?? new RateLimiter(deps.clock);
+  // Callers are authenticated (and rate-limited) before any body is read: an anonymous request costs no parsing.
+  const authenticate = authenticateCaller(deps.callers, deps.jwtVerifier, rateLimiter);
+  // Strict JSON (objects and arrays only), UTF-8 (RFC 8259 §8.1), size-limited.
+  const jsonBody = [requireUtf8Json(), express.json({ limit: deps.bodyLimitBytes, strict: true, type: 'application/json' })];
+
+  // The token routes first: they are the hot path, and no other router needs to see them.
+  app.use(tokenRoutes({ tokenService: deps.tokenService, callers: deps.callers, clock: deps.clock, auditLogger, metrics: deps.metrics, authenticate, jsonBody }));
   app.use(healthRoutes({ tokenService: deps.tokenService, clock: deps.clock, isShuttingDown: deps.isShuttingDown ?? (() => false) }));
   if (deps.metrics && deps.serveMetrics !== false) app.use(metricsRoutes(deps.metrics));
   app.use(openApiRoutes());
   // The engineers' page is public; every API call it makes is authenticated below.
   app.use(diagnosticsPageRoutes());
 
-  const auditLogger = componentLogger(deps.logger, 'audit');
-  const rateLimiter = deps.rateLimiter ?? new RateLimiter(deps.clock);
   // The managed-identity protocol authenticates with its own header and answers in its own error shape.
   app.use(managedIdentityRoutes({ tokenService: deps.tokenService, callers: deps.callers, rateLimiter, clock: deps.clock, auditLogger, imdsCaller: deps.imdsCaller, metrics: deps.metrics }));
 
-  // Callers are authenticated (and rate-limited) before any body is read: an anonymous request costs no parsing.
-  app.use('/v1', authenticateCaller(deps.callers, deps.jwtVerifier, rateLimiter));
+  app.use('/v1', authenticate);
   app.use('/v1/diagnostics', requireDiagnostics());
-  // Strict JSON (objects and arrays only), UTF-8 (RFC 8259 §8.1), size-limited.
-  app.use(requireUtf8Json(), express.json({ limit: deps.bodyLimitBytes, strict: true, type: 'application/json' }));
-  app.use(tokenRoutes({ tokenService: deps.tokenService, callers: deps.callers, clock: deps.clock, auditLogger, metrics: deps.metrics }));
+  app.use(jsonBody);
   const diagnostics = deps.diagnostics ?? new DiagnosticService({ tokenService: deps.tokenService, clock: deps.clock, logger: componentLogger(deps.logger, 'diagnostics') });
   app.use(diagnosticsRoutes({ diagnostics, tokenService: deps.tokenService }));
 

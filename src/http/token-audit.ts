@@ -1,10 +1,22 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { ServedToken } from '../core/token-service.ts';
 import type { Logger } from '../observability/logger.ts';
 
-/** The first 12 characters of the token's base64url SHA-256: enough to correlate, useless to replay. */
+const hashes = new Map<string, string>();
+const MAX_REMEMBERED = 1000;
+
+/**
+ * The first 12 characters of the token's base64url SHA-256: enough to correlate, useless to replay.
+ * Remembered per token, since the same token is served many times.
+ */
 export function tokenHash(token: string): string {
-  return createHash('sha256').update(token).digest('base64url').slice(0, 12);
+  let value = hashes.get(token);
+  if (value === undefined) {
+    if (hashes.size >= MAX_REMEMBERED) hashes.clear();
+    value = hash('sha256', token, 'base64url').slice(0, 12);
+    hashes.set(token, value);
+  }
+  return value;
 }
 
 /** One audit line per token served, whatever the route (DESIGN §6 "Security"). Never the token. */

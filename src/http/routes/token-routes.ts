@@ -1,5 +1,5 @@
 // POST /v1/token and GET /v1/credentials (DESIGN §5 "Tokens").
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { DEFAULT_MIN_TTL_SECONDS } from '../../config/schema.ts';
 import type { CallerDirectory, Caller } from '../../core/caller-directory.ts';
@@ -30,10 +30,22 @@ export function requestOutcome(served: ServedToken): RequestOutcome {
   return served.stale ? 'stale' : served.coalesced ? 'coalesced' : served.cacheOutcome;
 }
 
-export function tokenRoutes(deps: { tokenService: TokenService; callers: CallerDirectory; clock: Clock; auditLogger: Logger; metrics?: BrokerMetrics }): Router {
+export interface TokenRouteDeps {
+  tokenService: TokenService;
+  callers: CallerDirectory;
+  clock: Clock;
+  auditLogger: Logger;
+  metrics?: BrokerMetrics;
+  /** Caller authentication (and rate limit), run before anything else on these routes. */
+  authenticate: RequestHandler;
+  /** The JSON body parser. */
+  jsonBody: RequestHandler[];
+}
+
+export function tokenRoutes(deps: TokenRouteDeps): Router {
   const router = Router();
 
-  router.post('/v1/token', async (req: Request, res: Response) => {
+  router.post('/v1/token', deps.authenticate, ...deps.jsonBody, async (req: Request, res: Response) => {
     if (!req.is('application/json')) throw new UnsupportedMediaType('send the request as Content-Type: application/json');
     const body = parseRequest(tokenRequestSchema, req.body);
     const caller = currentCaller(res);
@@ -70,7 +82,7 @@ export function tokenRoutes(deps: { tokenService: TokenService; callers: CallerD
     });
   });
 
-  router.get('/v1/credentials', (_req: Request, res: Response) => {
+  router.get('/v1/credentials', deps.authenticate, (_req: Request, res: Response) => {
     const caller = currentCaller(res);
     const credentials = deps.tokenService
       .listCredentials()
