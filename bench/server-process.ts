@@ -44,6 +44,7 @@ export function announceReady(port: number, cleanup: () => Promise<void>): void 
 export interface ServerProcess {
   name: string;
   url: string;
+  pid: number;
   /** SIGTERM, then SIGKILL if the child has not exited within a few seconds. */
   stop(): Promise<void>;
 }
@@ -108,6 +109,7 @@ export async function startServerProcess(name: string, file: string, env: Record
   return {
     name,
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

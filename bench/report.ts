@@ -1,0 +1,164 @@
+// Renders the figures as the Markdown written to bench/results.md (and printed to stdout), with the
+// DESIGN §7 targets next to what was measured.
+import { cpus, totalmem } from 'node:os';
+import type { LoadFigures } from './http-load.ts';
+import type { SignerFigures } from './signer-rate.ts';
+import type { SoakFigures, StampedeFigures } from './cluster-figures.ts';
+
+export interface HttpComparison {
+  connections: number;
+  durationSeconds: number;
+  /** Measured runs per server, in the order they ran. */
+  bare: LoadFigures[];
+  broker: LoadFigures[];
+  bodyBytes: number;
+}
+
+export interface SigningComparison {
+  figures: SignerFigures[];
+  /** Share of the machine's CPU used by other processes while signing. */
+  foreignCpuShare?: number;
+}
+
+export interface Report {
+  markdown: string;
+  allTargetsMet: boolean;
+}
+
+export function median(values: number[]): number {
+  if (values.length === 0) throw new Error('median of nothing');
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const num = (value: number, digits = 0) => value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const ratio = (value: number) => `${value.toFixed(2)}×`;
+const verdict = (ok: boolean) => (ok ? 'PASS' : '**FAIL**');
+const percent = (share: number | undefined) => (share === undefined ? 'unknown' : `${Math.round(share * 100)}%`);
+
+/** Above this share of the machine's CPU taken by other processes, a figure is flagged as unreliable. */
+const QUIET_MACHINE_LIMIT = 0.1;
+
+function medians(runs: LoadFigures[]) {
+  return {
+    requestsPerSecond: median(runs.map((r) => r.requestsPerSecond)),
+    p50Ms: median(runs.map((r) => r.p50Ms)),
+    p99Ms: median(runs.map((r) => r.p99Ms)),
+  };
+}
+
+export interface ClusterFigures {
+  stampede: StampedeFigures;
+  soak: SoakFigures;
+}
+
+function clusterTargetsMet(c: ClusterFigures): boolean {
+  return c.stampede.exchanges === 1 && c.stampede.non200 === 0 && c.soak.waitedOnIdp === 0 && c.soak.servedPastExpiry === 0 && c.soak.non200 === 0;
+}
+
+function clusterSection(c: ClusterFigures): string[] {
+  const { stampede: s, soak: k } = c;
+  return [
+    '## Cluster: three broker processes on one Redis',
+    '',
+    `The IdP is the strict Entra stand-in of the tests; Redis is a redis-server of the bench's own; each broker is its own process (\`token-broker serve\`).`,
+    '',
+    `**Stampede**: ${s.requests} concurrent cold requests for one target spread over ${s.replicas} replicas, the IdP answering after ${s.idpLatencyMs} ms.`,
+    '',
+    '| IdP exchanges | non-200 answers | distinct tokens served | p50 ms | p99 ms |',
+    '|---:|---:|---:|---:|---:|',
+    `| ${s.exchanges} | ${s.non200} | ${s.distinctTokens} | ${s.p50Ms} | ${s.p99Ms} |`,
+    '',
+    `**Soak**: steady load over ${k.replicas} replicas for ${k.durationSeconds} s (${(k.durationSeconds / k.tokenLifetimeSeconds).toFixed(1)} lifetimes of a ${k.tokenLifetimeSeconds} s token, refresh-ahead at ${k.refreshAheadRatio} of the lifetime).`,
+    '',
+    '| requests | req/s | callers that waited on the IdP after warm-up | tokens served past expiry | non-200 | exchanges | exchanges per lifetime | p99 ms |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${num(k.requests)} | ${num(k.requestsPerSecond)} | ${k.waitedOnIdp} | ${k.servedPastExpiry} | ${k.non200} | ${k.exchanges} | ${k.exchangesPerLifetime} | ${k.p99Ms} |`,
+    '',
+    `Exchanges per lifetime is 1 / refresh ratio when one replica refreshes per cycle (${(1 / k.refreshAheadRatio).toFixed(1)} here), whatever the number of replicas.`,
+    '',
+    '| figure | target | measured | result |',
+    '|---|---|---|---|',
+    `| 300 concurrent cold requests, 3 processes sharing Redis | exactly 1 IdP exchange | ${s.exchanges} | ${verdict(s.exchanges === 1 && s.non200 === 0)} |`,
+    `| steady load with refresh-ahead | 0 callers wait on the IdP after warm-up, 0 expired tokens served | ${k.waitedOnIdp} waited, ${k.servedPastExpiry} expired | ${verdict(k.waitedOnIdp === 0 && k.servedPastExpiry === 0 && k.non200 === 0)} |`,
+    '',
+  ];
+}
+
+export function renderReport(http: HttpComparison, signing: SigningComparison, cluster: ClusterFigures, date: Date = new Date()): Report {
+  const signers = signing.figures;
+  const cpu = cpus();
+  const bare = medians(http.bare);
+  const broker = medians(http.broker);
+  const throughputRatio = broker.requestsPerSecond / bare.requestsPerSecond;
+  const p99Ratio = broker.p99Ms / bare.p99Ms;
+  const runList = (runs: LoadFigures[]) => runs.map((r) => `${num(r.requestsPerSecond)} (${percent(r.foreignCpuShare)})`).join(', ');
+  const busiest = Math.max(...[...http.bare, ...http.broker].map((r) => r.foreignCpuShare ?? 0), signing.foreignCpuShare ?? 0);
+  const noisyWarning =
+    busiest > QUIET_MACHINE_LIMIT
+      ? [
+          `> **Warning:** other processes used up to ${percent(busiest)} of the machine's CPU during a measurement (limit for a clean figure: ` +
+            `${percent(QUIET_MACHINE_LIMIT)}). The ratios below are less reliable; rerun on a quiet machine.`,
+          '',
+        ]
+      : [];
+
+  const targets = [
+    { figure: 'cache-hit `POST /v1/token` throughput', target: '≥ 0.8× bare', measured: throughputRatio, ok: throughputRatio >= 0.8 },
+    { figure: 'cache-hit p99 latency, 64 connections', target: '≤ 2× bare', measured: p99Ratio, ok: p99Ratio <= 2 },
+    ...signers.map((s) => {
+      const r = s.signerOpsPerSecond / s.rawOpsPerSecond;
+      return { figure: `signing ${s.algorithm}: assertions/s vs raw \`crypto.sign\``, target: '≥ 0.9× raw', measured: r, ok: r >= 0.9 };
+    }),
+  ];
+
+  const lines = [
+    '# token-broker benchmarks',
+    '',
+    `Date: ${date.toISOString()}`,
+    '',
+    '## Machine',
+    '',
+    '| CPU | cores | memory | Node |',
+    '|---|---|---|---|',
+    `| ${cpu[0]?.model.trim() ?? 'unknown'} | ${cpu.length} | ${num(totalmem() / 2 ** 30, 1)} GiB | ${process.version} |`,
+    '',
+    'Load generator and servers share this machine: autocannon runs in the bench process, each server in its own child process. ' +
+      '"Other CPU" is the share of the machine\'s CPU that processes outside the bench (or the hypervisor, as steal) took during a run.',
+    '',
+    ...noisyWarning,
+    '## Cache-hit `POST /v1/token` vs a bare Express 5 app',
+    '',
+    `${http.connections} connections, ${http.durationSeconds} s per measured run after a warm-up run; bare app and broker run alternately, ` +
+      `${http.broker.length} measured runs each, median reported. Both answer with the same ${http.bodyBytes}-byte JSON body; the broker logs ` +
+      "at level 'info' (access and audit lines) to /dev/null. Every response was 2xx.",
+    '',
+    '| server | req/s | p50 ms | p99 ms | req/s of each run (other CPU) |',
+    '|---|---:|---:|---:|---|',
+    `| bare Express 5 | ${num(bare.requestsPerSecond)} | ${num(bare.p50Ms, 1)} | ${num(bare.p99Ms, 1)} | ${runList(http.bare)} |`,
+    `| token-broker | ${num(broker.requestsPerSecond)} | ${num(broker.p50Ms, 1)} | ${num(broker.p99Ms, 1)} | ${runList(http.broker)} |`,
+    `| **broker / bare** | **${ratio(throughputRatio)}** | ${ratio(broker.p50Ms / bare.p50Ms)} | **${ratio(p99Ratio)}** | |`,
+    '',
+    '## Signing: `ClientAssertionSigner.sign()` vs raw `crypto.sign`',
+    '',
+    'Same key (RSA 2048 / P-256), same padding, same input size (the JWS signing input of a real assertion); ' +
+      'one thread, a fixed wall time per figure after a warm-up, taken in slices that alternate with the raw side so drift in machine speed hits both alike. ' +
+      `Other CPU while signing: ${percent(signing.foreignCpuShare)}.`,
+    '',
+    '| algorithm | input bytes | signer ops/s | raw ops/s | signer / raw |',
+    '|---|---:|---:|---:|---:|',
+    ...signers.map(
+      (s) => `| ${s.algorithm} | ${s.inputBytes} | ${num(s.signerOpsPerSecond)} | ${num(s.rawOpsPerSecond)} | ${ratio(s.signerOpsPerSecond / s.rawOpsPerSecond)} |`,
+    ),
+    '',
+    '## DESIGN §7 targets',
+    '',
+    '| figure | target | measured | result |',
+    '|---|---|---:|---|',
+    ...targets.map((t) => `| ${t.figure} | ${t.target} | ${ratio(t.measured)} | ${verdict(t.ok)} |`),
+    '',
+    ...clusterSection(cluster),
+  ];
+  return { markdown: lines.join('\n'), allTargetsMet: targets.every((t) => t.ok) && clusterTargetsMet(cluster) };
+}
