@@ -96,6 +96,8 @@ export class CallerJwtVerifier {
   }
 
   private matches(candidate: JwtCaller, payload: jwt.JwtPayload): boolean {
+    // A caller token must expire: one without exp would be a permanent credential.
+    if (typeof payload.exp !== 'number') return false;
     if (typeof payload.sub !== 'string' || !candidate.subject.test(payload.sub)) return false;
     for (const [claim, expected] of Object.entries(candidate.config.claims)) {
       if (payload[claim] !== expected) return false;

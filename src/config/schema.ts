@@ -151,7 +151,7 @@ const hashSchema = (what: string) =>
 export const callerJwtSchema = z
   .object({
     issuer: z.string().min(1).max(512).describe('the exact iss, e.g. https://kubernetes.default.svc.cluster.local'),
-    jwksUri: httpUrl.optional().describe('JWKS of the issuer (cached; refetched on an unknown kid, at most every 30 s)'),
+    jwksUri: httpUrl.optional().describe('JWKS of the issuer (cached; refetched on an unknown kid at most every 5 s, and every 10 minutes)'),
     jwksFile: filePath.optional().describe('a JWKS file instead of a URI (re-read on an unknown kid)'),
     jwksCaFile: filePath.optional().describe('PEM CA for an https jwksUri with a private CA (the Kubernetes API server)'),
     jwksTokenFile: filePath.optional().describe('a bearer token file sent to jwksUri (the Kubernetes API asks for one)'),
@@ -211,7 +211,7 @@ export const configSchema = z
         host: z.string().min(1).default(DEFAULT_HOST).describe('env HOST overrides'),
         port: z.number().int().min(0).max(65535).default(DEFAULT_PORT).describe('env PORT overrides'),
         bodyLimitBytes: z.number().int().min(256).max(1024 * 1024).default(DEFAULT_BODY_LIMIT_BYTES),
-        requestTimeoutMs: z.number().int().min(1000).max(300_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
+        requestTimeoutMs: z.number().int().min(1000).max(300_000).default(DEFAULT_REQUEST_TIMEOUT_MS).describe('time allowed to receive a whole request (Node requestTimeout; default 15000)'),
         logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('env LOG_LEVEL overrides'),
         imdsSidecar: z
           .object({

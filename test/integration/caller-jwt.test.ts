@@ -94,6 +94,7 @@ describe('caller JWTs', () => {
 
   const refusals: { name: string; token: () => string }[] = [
     { name: 'expired', token: () => serviceAccountToken(served[0]!, { exp: Math.floor(Date.now() / 1000) - 120, iat: Math.floor(Date.now() / 1000) - 720, nbf: Math.floor(Date.now() / 1000) - 720 }) },
+    { name: 'no exp (a permanent token)', token: () => jwt.sign({ iss: ISSUER, sub: SUBJECT, aud: 'token-broker', iat: Math.floor(Date.now() / 1000) }, served[0]!.privateKey, { algorithm: 'RS256', keyid: served[0]!.kid }) },
     { name: 'not yet valid', token: () => serviceAccountToken(served[0]!, { nbf: Math.floor(Date.now() / 1000) + 300 }) },
     { name: 'wrong audience', token: () => serviceAccountToken(served[0]!, { aud: 'https://kubernetes.default.svc' }) },
     { name: 'wrong issuer', token: () => serviceAccountToken(served[0]!, { iss: 'https://evil.example' }) },

@@ -114,6 +114,17 @@ async function materialize(config: any, root: string): Promise<any> {
   }
   if (mapped.cache?.encryptionKeyFile) writeFileSync((mapped.cache.encryptionKeyFile = local(mapped.cache.encryptionKeyFile)), `${randomBytes(32).toString('base64')}\n`);
   if (mapped.cache?.tlsCaFile) writeFileSync((mapped.cache.tlsCaFile = local(mapped.cache.tlsCaFile)), (await createThrowawayCertificate({ commonName: 'redis-ca', isCa: true })).certPem);
+  // The projected service-account files kubeApiAccess mounts (outside the broker's own mount root).
+  for (const caller of mapped.callers ?? []) {
+    for (const field of ['jwksCaFile', 'jwksTokenFile', 'jwksFile'] as const) {
+      const path = caller.jwt?.[field];
+      if (!path) continue;
+      const file = join(root, 'projected', path);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, field === 'jwksFile' ? '{"keys":[]}' : 'placeholder\n');
+      caller.jwt[field] = file;
+    }
+  }
   return mapped;
 }
 
@@ -357,12 +368,12 @@ describe('helm chart', { skip }, () => {
           rmSync(root, { recursive: true, force: true });
         }
         if (file.startsWith('redis-hpa')) {
-          // Fields the broker does not read yet: present with the shape the chart promises.
+          // Fields filled in by the chart: present with the shape it promises.
           assert.deepEqual(config.metrics, { port: 9090 });
           assert.equal(config.cache.encryptionKeyFile, '/etc/token-broker/cache-key/cache-key');
           assert.equal(config.cache.tlsCaFile, '/etc/token-broker/redis-ca/ca.crt');
           const gateway = config.callers.find((x: any) => x.id === 'gateway');
-          assert.deepEqual(Object.keys(gateway.jwt).sort(), ['audience', 'issuer', 'jwksUri', 'subject']);
+          assert.deepEqual(Object.keys(gateway.jwt).sort(), ['audience', 'issuer', 'jwksCaFile', 'jwksTokenFile', 'jwksUri', 'subject']);
           assert.equal(gateway.jwt.audience, 'token-broker', 'jwt callers default to callerTokens.audience');
           assert.match(config.callers.find((x: any) => x.id === 'azure-sdk-jobs').identityHeaderSha256, /^[0-9a-f]{64}$/);
         }
