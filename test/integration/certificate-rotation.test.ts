@@ -8,11 +8,10 @@ import { X509Certificate } from 'node:crypto';
 import { createThrowawayCertificate, type ThrowawayCertificate } from '../../src/sandbox/throwaway-certificate.ts';
 import { computeThumbprints } from '../../src/credentials/thumbprints.ts';
 import { startEntraStandIn, type EntraStandIn } from '../fakes/entra-stand-in.ts';
+import { TEST_CLIENT as CLIENT, TEST_TENANT as TENANT, entraCredential } from '../helpers/entra-fixture.ts';
 import { sha256Hex, tempDir, type TempDir } from '../helpers/credential-files.ts';
 import { startTestBroker, type TestBroker } from '../helpers/test-broker.ts';
 
-const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-const CLIENT = '3f1e2d4c-5b6a-4789-9abc-def012345678';
 const KEY = 'rotation-key';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const x5tS256 = (c: ThrowawayCertificate) => computeThumbprints(new X509Certificate(c.certPem).raw).x5tS256;
@@ -41,17 +40,7 @@ function writeSecretVolume(volume: string, cert: ThrowawayCertificate, generatio
 function brokerConfig(volume: string) {
   return {
     server: { certificateReloadSeconds: 0.2 },
-    credentials: [
-      {
-        id: 'powerbi',
-        provider: 'entra',
-        tenantId: TENANT,
-        clientId: CLIENT,
-        authorityHost: entra.url,
-        certificate: { certFile: join(volume, 'tls.crt'), keyFile: join(volume, 'tls.key') },
-        scopes: ['https://analysis.windows.net/powerbi/api/.default'],
-      },
-    ],
+    credentials: [entraCredential('powerbi', entra.url, { certFile: join(volume, 'tls.crt'), keyFile: join(volume, 'tls.key') })],
     callers: [{ id: 'jobs', apiKeySha256: sha256Hex(KEY), allow: [{ credential: 'powerbi' }] }],
   };
 }

@@ -4,14 +4,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEntraStandIn, type EntraStandIn } from '../fakes/entra-stand-in.ts';
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.ts';
+import { POWERBI_SCOPE as POWERBI, TEST_CLIENT as CLIENT, TEST_TENANT as TENANT, entraCredential } from '../helpers/entra-fixture.ts';
 import { sha256Hex, tempDir, writeCredentialFiles, type CredentialFiles, type TempDir } from '../helpers/credential-files.ts';
 import { redisSkipReason, startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
 
 const skip = redisSkipReason();
-const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-const CLIENT = '3f1e2d4c-5b6a-4789-9abc-def012345678';
 const KEY = 'cluster-key';
-const POWERBI = 'https://analysis.windows.net/powerbi/api/.default';
 const OTHER = 'https://analysis.usgovcloudapi.net/powerbi/api/.default';
 
 let dir: TempDir;
@@ -27,19 +25,7 @@ function config(prefix: string, extraCache: Record<string, unknown> = {}) {
   return {
     server: { certificateReloadSeconds: 60 },
     cache: { redisUrl: redis.url, keyPrefix: `${prefix}:`, ...extraCache },
-    credentials: [
-      {
-        id: 'powerbi',
-        provider: 'entra',
-        tenantId: TENANT,
-        clientId: CLIENT,
-        authorityHost: entra.url,
-        certificate: { certFile: cert.certFile, keyFile: cert.keyFile },
-        scopes: [POWERBI, OTHER],
-        timeoutMs: 3000,
-        retries: 0,
-      },
-    ],
+    credentials: [entraCredential('powerbi', entra.url, cert, { scopes: [POWERBI, OTHER], timeoutMs: 3000, retries: 0 })],
     // These tests are about the cache; rate limits have their own tests.
     callers: [{ id: 'jobs', apiKeySha256: sha256Hex(KEY), allow: [{ credential: 'powerbi' }], rateLimit: { requestsPerSecond: 100_000, burst: 100_000 } }],
   };

@@ -4,10 +4,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEntraStandIn, type EntraStandIn } from '../fakes/entra-stand-in.ts';
 import { startBrokerProcess } from '../helpers/broker-process.ts';
+import { POWERBI_SCOPE, TEST_CLIENT as CLIENT, TEST_TENANT as TENANT, entraCredential } from '../helpers/entra-fixture.ts';
 import { sha256Hex, tempDir, writeCredentialFiles, type CredentialFiles, type TempDir } from '../helpers/credential-files.ts';
 
-const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-const CLIENT = '3f1e2d4c-5b6a-4789-9abc-def012345678';
 const KEY = 'drain-key';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -29,17 +28,7 @@ test('SIGTERM under load: no failed or reset request, readiness false at once, e
   const broker = await startBrokerProcess(
     {
       server: { shutdownDelaySeconds: 1.5 },
-      credentials: [
-        {
-          id: 'powerbi',
-          provider: 'entra',
-          tenantId: TENANT,
-          clientId: CLIENT,
-          authorityHost: entra.url,
-          certificate: { certFile: cert.certFile, keyFile: cert.keyFile },
-          scopes: ['https://analysis.windows.net/powerbi/api/.default', 'https://analysis.usgovcloudapi.net/powerbi/api/.default'],
-        },
-      ],
+      credentials: [entraCredential('powerbi', entra.url, cert, { scopes: [POWERBI_SCOPE, 'https://analysis.usgovcloudapi.net/powerbi/api/.default'] })],
       callers: [{ id: 'jobs', apiKeySha256: sha256Hex(KEY), allow: [{ credential: 'powerbi' }], rateLimit: { requestsPerSecond: 100_000, burst: 100_000 } }],
     },
     dir.path,

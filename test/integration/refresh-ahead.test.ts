@@ -2,11 +2,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEntraStandIn, type EntraStandIn } from '../fakes/entra-stand-in.ts';
+import { TEST_CLIENT as CLIENT, TEST_TENANT as TENANT, entraCredential } from '../helpers/entra-fixture.ts';
 import { sha256Hex, tempDir, writeCredentialFiles, type TempDir } from '../helpers/credential-files.ts';
 import { startTestBroker, type TestBroker } from '../helpers/test-broker.ts';
 
-const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-const CLIENT = '3f1e2d4c-5b6a-4789-9abc-def012345678';
 const KEY = 'warm-key';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -22,17 +21,7 @@ before(async () => {
   tb = await startTestBroker(
     {
       cache: { keepWarmSeconds: 3 },
-      credentials: [
-        {
-          id: 'powerbi',
-          provider: 'entra',
-          tenantId: TENANT,
-          clientId: CLIENT,
-          authorityHost: entra.url,
-          certificate: { certFile: cert.certFile, keyFile: cert.keyFile },
-          scopes: ['https://analysis.windows.net/powerbi/api/.default'],
-        },
-      ],
+      credentials: [entraCredential('powerbi', entra.url, cert)],
       callers: [{ id: 'jobs', apiKeySha256: sha256Hex(KEY), allow: [{ credential: 'powerbi' }] }],
     },
     dir.path,
