@@ -225,12 +225,24 @@ export class TokenService {
       }
       return { ...this.served(token, query, stale ? 'refreshed' : 'miss'), coalesced };
     } catch (err) {
-      if (stale && !query.minTtlExplicit && isIdpFailure(err) && stale.expiresAt > this.clock.now()) {
-        this.warnStale(target, err, stale);
-        return { ...this.served(stale, query, 'hit'), stale: true };
+      if (!query.minTtlExplicit && isIdpFailure(err)) {
+        // Right after a certificate rotation the credential has a new cache key; the tokens obtained
+        // with the previous certificate are just as valid for the same identity while the IdP fails.
+        const fallback = stale ?? (await this.previousCertificateToken(target.runtime, target.scope));
+        if (fallback && fallback.expiresAt > this.clock.now()) {
+          this.warnStale(target, err, fallback);
+          return { ...this.served(fallback, query, 'hit'), stale: true };
+        }
       }
       throw err;
     }
+  }
+
+  private async previousCertificateToken(runtime: CredentialRuntime, scope: string): Promise<CachedToken | undefined> {
+    const previous = runtime.certificates.previous();
+    if (!previous) return undefined;
+    const key = tokenCacheKey(runtime.config.id, scope, credentialFingerprint(runtime.config, previous.thumbprints.sha256Hex));
+    return this.local.get(key) ?? (await this.sharedGet(key));
   }
 
   private warnStale(target: Target, err: BrokerError, stale: CachedToken): void {

@@ -144,3 +144,26 @@ describe('Entra has not caught up with a rotation yet', () => {
     }
   });
 });
+
+describe('the IdP fails right after a rotation', () => {
+  test('the token obtained with the previous certificate keeps being served until it expires', async () => {
+    entra.addApp({ tenantId: TENANT, clientId: CLIENT, certificates: certs.map((c) => c.certPem) });
+    const volume = join(dir.path, 'outage');
+    writeSecretVolume(volume, certs[0]!, 1);
+    const tb = await startTestBroker(brokerConfig(volume), dir.path);
+    try {
+      const first = (await (await tb.token(KEY, { credential: 'powerbi' })).json()) as { access_token: string };
+      writeSecretVolume(volume, certs[1]!, 2);
+      await sleep(800);
+      entra.inject({ status: 503, times: Infinity });
+      const res = await tb.token(KEY, { credential: 'powerbi' });
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal(((await res.json()) as { access_token: string }).access_token, first.access_token);
+      assert.match(tb.logs.text, /serving the still-valid token/);
+    } finally {
+      entra.clearFaults();
+      await tb.close();
+      entra.removeApp(CLIENT);
+    }
+  });
+});
