@@ -178,16 +178,22 @@ export class RedisTokenCache implements TokenCache, SharedCounter {
     for (const done of [...(this.waiters.get(key) ?? [])]) done();
   }
 
+  // Failure records reach callers as problem details; with encryption on they are sealed too, so
+  // whoever can write to Redis cannot put words in the broker's mouth.
   async recordFailure(key: string, failure: RecordedFailure, ttlMs: number): Promise<void> {
-    await this.run('SET failure', () =>
-      this.client.multi().set(this.key('failure', key), JSON.stringify(failure), 'PX', Math.max(1, Math.ceil(ttlMs))).publish(this.channel, key).exec(),
-    );
+    const redisKey = this.key('failure', key);
+    const json = JSON.stringify(failure);
+    const value = this.options.cipher ? this.options.cipher.encrypt(json, redisKey) : json;
+    await this.run('SET failure', () => this.client.multi().set(redisKey, value, 'PX', Math.max(1, Math.ceil(ttlMs))).publish(this.channel, key).exec());
   }
 
   async getFailure(key: string): Promise<RecordedFailure | undefined> {
-    const value = await this.run('GET failure', () => this.client.get(this.key('failure', key)));
+    const redisKey = this.key('failure', key);
+    const value = await this.run('GET failure', () => this.client.get(redisKey));
+    if (!value) return undefined;
+    const json = this.options.cipher ? this.options.cipher.decrypt(value, redisKey) : value;
     try {
-      return value ? (JSON.parse(value) as RecordedFailure) : undefined;
+      return json ? (JSON.parse(json) as RecordedFailure) : undefined;
     } catch {
       return undefined;
     }

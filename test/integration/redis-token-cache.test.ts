@@ -81,6 +81,12 @@ describe('redis cache specifics', { skip }, () => {
     // With encryption on, a plaintext value is not trusted.
     redis.cli('SET', 'enc:token:cdr|fp|plain', JSON.stringify(token('planted')));
     assert.equal(await rotated.get('cdr|fp|plain'), undefined);
+    // Failure records are sealed too: a planted one is ignored, a real one round-trips.
+    await rotated.recordFailure('cdr|fp|api.read', { kind: 'unavailable', message: 'down', retryAfterSeconds: 2 }, 5000);
+    assert.match(redis.cli('GET', 'enc:failure:cdr|fp|api.read'), /^e1\./);
+    assert.equal((await rotated.getFailure('cdr|fp|api.read'))!.message, 'down');
+    redis.cli('SET', 'enc:failure:cdr|fp|planted', JSON.stringify({ kind: 'rejected', message: 'call 555-FAKE' }));
+    assert.equal(await rotated.getFailure('cdr|fp|planted'), undefined);
     await Promise.all([before.close(), rotated.close(), stranger.close()]);
   });
 
