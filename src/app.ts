@@ -9,9 +9,10 @@ import { BrokerError, MethodNotAllowed, NotFound } from './core/errors.ts';
 import type { TokenService } from './core/token-service.ts';
 import { DiagnosticService } from './diagnostics/diagnostic-service.ts';
 import { accessLog } from './http/middleware/access-log.ts';
+import { jsonBody } from './http/middleware/json-body.ts';
 import { authenticateCaller, requireDiagnostics } from './http/middleware/caller-auth.ts';
 import { requestId } from './http/middleware/request-id.ts';
-import { UnsupportedMediaType, sendProblem, toBrokerError } from './http/problem.ts';
+import { sendProblem, toBrokerError } from './http/problem.ts';
 import { diagnosticsPageRoutes } from './http/routes/diagnostics-page-routes.ts';
 import { diagnosticsRoutes } from './http/routes/diagnostics-routes.ts';
 import { healthRoutes } from './http/routes/health-routes.ts';
@@ -33,14 +34,6 @@ const ROUTE_METHODS: Record<string, string[]> = {
   '/v1/diagnostics/explain': ['POST'],
   '/diagnostics': ['GET', 'HEAD'],
 };
-
-function requireUtf8Json() {
-  return (req: Request, _res: Response, next: NextFunction) => {
-    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.get('content-type') ?? '')?.[1];
-    if (charset && !/^utf-?8$/i.test(charset)) throw new UnsupportedMediaType('send JSON as UTF-8 (RFC 8259 §8.1)');
-    next();
-  };
-}
 
 export interface AppDeps {
   tokenService: TokenService;
@@ -75,11 +68,10 @@ export function createApp(deps: AppDeps): express.Express {
   const rateLimiter = deps.rateLimiter ?? new RateLimiter(deps.clock);
   // Callers are authenticated (and rate-limited) before any body is read: an anonymous request costs no parsing.
   const authenticate = authenticateCaller(deps.callers, deps.jwtVerifier, rateLimiter);
-  // Strict JSON (objects and arrays only), UTF-8 (RFC 8259 §8.1), size-limited.
-  const jsonBody = [requireUtf8Json(), express.json({ limit: deps.bodyLimitBytes, strict: true, type: 'application/json' })];
+  const parseJson = jsonBody(deps.bodyLimitBytes);
 
   // The token routes first: they are the hot path, and no other router needs to see them.
-  app.use(tokenRoutes({ tokenService: deps.tokenService, callers: deps.callers, clock: deps.clock, auditLogger, metrics: deps.metrics, authenticate, jsonBody }));
+  app.use(tokenRoutes({ tokenService: deps.tokenService, callers: deps.callers, clock: deps.clock, auditLogger, metrics: deps.metrics, authenticate, jsonBody: parseJson }));
   app.use(healthRoutes({ tokenService: deps.tokenService, clock: deps.clock, isShuttingDown: deps.isShuttingDown ?? (() => false) }));
   if (deps.metrics && deps.serveMetrics !== false) app.use(metricsRoutes(deps.metrics));
   app.use(openApiRoutes());
@@ -91,7 +83,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use('/v1', authenticate);
   app.use('/v1/diagnostics', requireDiagnostics());
-  app.use(jsonBody);
+  app.use(parseJson);
   const diagnostics = deps.diagnostics ?? new DiagnosticService({ tokenService: deps.tokenService, clock: deps.clock, logger: componentLogger(deps.logger, 'diagnostics') });
   app.use(diagnosticsRoutes({ diagnostics, tokenService: deps.tokenService }));
 

@@ -1,5 +1,5 @@
 // Who the callers are and what each may ask for (DESIGN §4 `callers`, §6 "Security").
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { CallerConfig } from '../config/schema.ts';
 
 export interface Caller {
@@ -49,7 +49,7 @@ export class CallerDirectory {
    * constant time and none is skipped, so timing says nothing about which secret was close.
    */
   private authenticate(kind: SecretKind, secret: string): Caller | undefined {
-    const presented = createHash('sha256').update(secret, 'utf8').digest();
+    const presented = hash('sha256', secret, 'buffer');
     let found: Caller | undefined;
     for (const entry of this.secrets) {
       if (timingSafeEqual(presented, entry.hash) && entry.kind === kind && !found) found = entry.caller;
