@@ -15,6 +15,11 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     throw err;
   }
   const broker = buildBroker(loaded);
+  // A library promise nobody awaits (say, a client's internal command lost with its connection) must
+  // not take the broker down: log it and keep serving. Our own code awaits or catches everything.
+  process.on('unhandledRejection', (reason) => {
+    broker.logger.error({ error: reason instanceof Error ? reason.message : String(reason) }, 'unhandled promise rejection (ignored)');
+  });
   const { url } = await broker.listen();
   broker.logger.info({ url, credentials: loaded.config.credentials.map((c) => c.id), callers: loaded.config.callers.length, config: loaded.source }, 'token-broker listening');
 

@@ -57,9 +57,12 @@ export class RedisTokenCache implements TokenCache, SharedCounter {
     };
     this.channel = `${options.keyPrefix}updates`;
     this.client = new Redis(options.url, { ...common, enableOfflineQueue: false });
-    // The subscriber queues its SUBSCRIBE until connected and re-subscribes after a reconnect.
-    this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null });
-    this.subscriber.subscribe(this.channel).catch(() => undefined);
+    // The subscriber (re)subscribes on every connect itself: ioredis' own autoResubscribe leaves its
+    // SUBSCRIBE promise unhandled, and a connection lost in that moment would be an unhandled rejection.
+    this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: false });
+    this.subscriber.on('ready', () => {
+      this.subscriber.subscribe(this.channel).catch(() => undefined);
+    });
     this.subscriber.on('message', (_channel: string, key: string) => this.wake(key));
     this.subscriber.on('error', () => undefined);
     this.client.on('ready', () => {
