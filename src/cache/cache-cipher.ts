@@ -42,10 +42,6 @@ export class CacheCipher {
     return new CacheCipher(keys);
   }
 
-  get currentKeyId(): string {
-    return this.keys[0]!.id;
-  }
-
   /** `e1.<key id>.<iv>.<ciphertext>.<tag>`; the cache key is bound as associated data so values cannot be swapped between keys. */
   encrypt(plaintext: string, associatedData: string): string {
     const { id, key } = this.keys[0]!;

@@ -29,10 +29,6 @@ export class CircuitBreaker {
     return 0;
   }
 
-  get isOpen(): boolean {
-    return this.failures >= this.threshold;
-  }
-
   recordSuccess(): void {
     this.failures = 0;
     this.trialInFlight = false;
