@@ -59,6 +59,28 @@ export class UnknownCredential extends BrokerError {
   }
 }
 
+/** Request-level failures a request body cannot be accepted as it is (statuses of their own, code invalid_request). */
+export class RequestTooLarge extends InvalidRequest {
+  override readonly status = 413;
+  override readonly title = 'Request body too large';
+}
+
+export class UnsupportedMediaType extends InvalidRequest {
+  override readonly status = 415;
+  override readonly title = 'Unsupported media type';
+}
+
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+export class InvalidFields extends InvalidRequest {
+  constructor(readonly fields: FieldProblem[]) {
+    super(fields.map((f) => (f.field ? `${f.field}: ${f.message}` : f.message)).join('; '), fields[0]?.field);
+  }
+}
+
 /** No such route. The contract has no code of its own for it: it is a request the broker cannot serve. */
 export class NotFound extends InvalidRequest {
   override readonly status = 404;

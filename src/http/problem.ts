@@ -1,29 +1,19 @@
 // The only writer of error responses: RFC 9457 application/problem+json with the contract's
 // fields (DESIGN §5). Detail is shown only for errors that are safe to expose.
 import type { Response } from 'express';
-import { BrokerError, IdpRejected, IdpUnavailable, InternalError, InvalidRequest, MethodNotAllowed, RateLimited, type BrokerErrorCode } from '../core/errors.ts';
-
-/** Request-level failures raised by Express and body-parser, mapped to the contract's codes. */
-export class RequestTooLarge extends InvalidRequest {
-  override readonly status = 413;
-  override readonly title = 'Request body too large';
-}
-
-export class UnsupportedMediaType extends InvalidRequest {
-  override readonly status = 415;
-  override readonly title = 'Unsupported media type';
-}
-
-export interface FieldProblem {
-  field: string;
-  message: string;
-}
-
-export class InvalidFields extends InvalidRequest {
-  constructor(readonly fields: FieldProblem[]) {
-    super(fields.map((f) => (f.field ? `${f.field}: ${f.message}` : f.message)).join('; '), fields[0]?.field);
-  }
-}
+import {
+  BrokerError,
+  IdpRejected,
+  IdpUnavailable,
+  InternalError,
+  InvalidFields,
+  InvalidRequest,
+  MethodNotAllowed,
+  RateLimited,
+  RequestTooLarge,
+  UnsupportedMediaType,
+  type BrokerErrorCode,
+} from '../core/errors.ts';
 
 /** Errors thrown by body-parser carry `type` and `status`; everything else unknown is internal. */
 export function toBrokerError(err: unknown): BrokerError {

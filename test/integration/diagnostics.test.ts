@@ -11,11 +11,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SANDBOX_RESOURCE, startSandboxIdp, type SandboxIdp } from '../../src/sandbox/sandbox-idp.ts';
 import { startEntraStandIn, type EntraStandIn } from '../fakes/entra-stand-in.ts';
 import { sha256Hex, tempDir, writeCredentialFiles, type CredentialFiles, type TempDir } from '../helpers/credential-files.ts';
+import { POWERBI_SCOPE as POWERBI, TEST_CLIENT as CLIENT, TEST_TENANT as TENANT, entraCredential as testAppCredential } from '../helpers/entra-fixture.ts';
 import { startTestBroker, type TestBroker } from '../helpers/test-broker.ts';
 
-const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-const CLIENT = '3f1e2d4c-5b6a-4789-9abc-def012345678';
-const POWERBI = 'https://analysis.windows.net/powerbi/api/.default';
 const ENGINEER_KEY = `engineer-${randomUUID()}`;
 const JOBS_KEY = `jobs-${randomUUID()}`;
 
@@ -70,17 +68,7 @@ function forumAssertion(): string {
 }
 
 function entraCredential(id: string, extra: Record<string, unknown> = {}, cert = 'registered') {
-  return {
-    id,
-    provider: 'entra',
-    tenantId: TENANT,
-    clientId: CLIENT,
-    authorityHost: entra.url,
-    certificate: { certFile: files[cert]!.certFile, keyFile: files[cert]!.keyFile },
-    scopes: [POWERBI],
-    timeoutMs: 3000,
-    ...extra,
-  };
+  return testAppCredential(id, entra.url, files[cert]!, { timeoutMs: 3000, ...extra });
 }
 
 function oidcCredential(id: string, extra: Record<string, unknown>) {

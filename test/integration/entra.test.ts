@@ -5,12 +5,10 @@ import assert from 'node:assert/strict';
 import jwt from 'jsonwebtoken';
 import { startEntraStandIn, type EntraStandIn } from '../fakes/entra-stand-in.ts';
 import { sha256Hex, tempDir, writeCredentialFiles, type CredentialFiles, type TempDir } from '../helpers/credential-files.ts';
+import { POWERBI_SCOPE as POWERBI, TEST_CLIENT as CLIENT, TEST_TENANT as TENANT, entraCredential as testAppCredential } from '../helpers/entra-fixture.ts';
 import { startTestBroker, type TestBroker } from '../helpers/test-broker.ts';
 
-const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-const CLIENT = '3f1e2d4c-5b6a-4789-9abc-def012345678';
 const UNKNOWN_CLIENT = '00000000-1111-2222-3333-444444444444';
-const POWERBI = 'https://analysis.windows.net/powerbi/api/.default';
 const KEY = 'entra-key';
 
 let dir: TempDir;
@@ -20,17 +18,7 @@ let entra: EntraStandIn;
 let tb: TestBroker;
 
 function entraCredential(id: string, extra: Record<string, unknown> = {}, cert: CredentialFiles = registered) {
-  return {
-    id,
-    provider: 'entra',
-    tenantId: TENANT,
-    clientId: CLIENT,
-    authorityHost: entra.url,
-    certificate: { certFile: cert.certFile, keyFile: cert.keyFile },
-    scopes: [POWERBI],
-    timeoutMs: 2000,
-    ...extra,
-  };
+  return testAppCredential(id, entra.url, cert, { timeoutMs: 2000, ...extra });
 }
 
 async function problem(res: Response) {

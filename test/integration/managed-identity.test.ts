@@ -7,13 +7,11 @@ import { promisify } from 'node:util';
 import jwt from 'jsonwebtoken';
 import { startEntraStandIn, type EntraStandIn } from '../fakes/entra-stand-in.ts';
 import { sha256Hex, tempDir, writeCredentialFiles, type TempDir } from '../helpers/credential-files.ts';
+import { POWERBI_SCOPE as POWERBI, TEST_CLIENT as POWERBI_APP, TEST_TENANT as TENANT } from '../helpers/entra-fixture.ts';
 import { startTestBroker, type TestBroker } from '../helpers/test-broker.ts';
 
 const run = promisify(execFile);
-const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-const POWERBI_APP = '3f1e2d4c-5b6a-4789-9abc-def012345678';
 const OTHER_APP = '9a8b7c6d-5e4f-4321-8765-0fedcba98765';
-const POWERBI = 'https://analysis.windows.net/powerbi/api/.default';
 const IDENTITY_HEADER = 'identity-header-secret';
 
 let dir: TempDir;

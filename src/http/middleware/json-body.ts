@@ -1,6 +1,5 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { InvalidRequest } from '../../core/errors.ts';
-import { RequestTooLarge, UnsupportedMediaType } from '../problem.ts';
+import { InvalidRequest, RequestTooLarge, UnsupportedMediaType } from '../../core/errors.ts';
 
 const PLAIN_JSON = /^application\/json\s*(;\s*charset\s*=\s*"?utf-?8"?\s*)?$/i;
 

@@ -4,11 +4,10 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { normaliseScope } from '../../core/cache-key.ts';
 import { configuredScopes, entraScope } from '../../core/scopes.ts';
-import { InvalidRequest } from '../../core/errors.ts';
+import { InvalidRequest, UnsupportedMediaType } from '../../core/errors.ts';
 import type { TokenService } from '../../core/token-service.ts';
 import { IDP_KINDS } from '../../diagnostics/assertion-rule.ts';
 import type { DiagnosticService } from '../../diagnostics/diagnostic-service.ts';
-import { UnsupportedMediaType } from '../problem.ts';
 import { parseRequest } from '../validate.ts';
 
 /** MSAL.NET caps an encoded assertion at 65,536 characters (reference §4.1); the body limit applies first. */

@@ -4,14 +4,13 @@ import { z } from 'zod';
 import { DEFAULT_MIN_TTL_SECONDS } from '../../config/schema.ts';
 import type { CallerDirectory, Caller } from '../../core/caller-directory.ts';
 import type { Clock } from '../../core/clock.ts';
-import { Forbidden } from '../../core/errors.ts';
+import { Forbidden, UnsupportedMediaType } from '../../core/errors.ts';
 import { configuredScopes, resolveScope } from '../../core/scopes.ts';
 import { auditTokenServed } from '../token-audit.ts';
 import type { CredentialRuntime, ServedToken, TokenService } from '../../core/token-service.ts';
 import type { BrokerMetrics, RequestOutcome } from '../../observability/metrics.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { currentCaller } from '../middleware/caller-auth.ts';
-import { UnsupportedMediaType } from '../problem.ts';
 import { parseRequest } from '../validate.ts';
 
 const tokenRequestSchema = z
