@@ -1,4 +1,4 @@
-// The cluster figures of DESIGN §7, measured on this machine with real processes:
+// The cluster figures of docs/design.md §7, measured on this machine with real processes:
 //   - stampede: 300 concurrent cold requests for one target across 3 broker processes sharing one
 //     Redis, the IdP answering after 300 ms: how many exchanges reach the IdP (target: exactly 1);
 //   - soak: steady load across 3 replicas over several lifetimes of a short-lived token: callers

@@ -1,5 +1,5 @@
 // Renders the figures as the Markdown written to bench/results.md (and printed to stdout), with the
-// DESIGN §7 targets next to what was measured.
+// docs/design.md §7 targets next to what was measured.
 import { cpus, totalmem } from 'node:os';
 import type { LoadFigures } from './http-load.ts';
 import type { SignerFigures } from './signer-rate.ts';
@@ -152,7 +152,7 @@ export function renderReport(http: HttpComparison, signing: SigningComparison, c
       (s) => `| ${s.algorithm} | ${s.inputBytes} | ${num(s.signerOpsPerSecond)} | ${num(s.rawOpsPerSecond)} | ${ratio(s.signerOpsPerSecond / s.rawOpsPerSecond)} |`,
     ),
     '',
-    '## DESIGN §7 targets',
+    '## Targets (docs/design.md §7)',
     '',
     '| figure | target | measured | result |',
     '|---|---|---:|---|',

@@ -1,4 +1,4 @@
-// `npm run bench`: the DESIGN §7 figures that one machine can measure, each as a ratio against a
+// `npm run bench`: the docs/design.md §7 figures that one machine can measure, each as a ratio against a
 // baseline taken in the same run (absolute numbers depend on the machine; ratios much less so).
 //
 //   1. cache-hit POST /v1/token: the broker vs a bare Express 5 app serving the same JSON body,

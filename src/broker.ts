@@ -1,10 +1,7 @@
 // Builds the object graph from a loaded config: certificates → signers → providers → token
 // service → HTTP app. main.ts, the demo and the tests all start the broker through here.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import express from 'express';
-import { createApp } from './app.ts';
-import { metricsRoutes } from './http/routes/metrics-routes.ts';
+import type { Server } from 'node:http';
+import { createApp, createMetricsApp } from './app.ts';
 import { BrokerMetrics } from './observability/metrics.ts';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -23,14 +20,15 @@ import { FileCertificateSource } from './credentials/certificate-source.ts';
 import { ClientAssertionSigner } from './credentials/client-assertion-signer.ts';
 import { componentLogger, createLogger, type Logger } from './observability/logger.ts';
 import { createProvider } from './providers/create-provider.ts';
+import { HttpListener } from './http/http-listener.ts';
 
 export interface Broker {
   app: ReturnType<typeof createApp>;
   tokenService: TokenService;
   logger: Logger;
-  /** Starts listening; resolves with the bound address. */
+  /** Starts listening (and on metrics.port when set); resolves with the bound address, rejects with a ListenError. */
   listen(port?: number, host?: string): Promise<{ url: string; server: Server }>;
-  /** Readiness fails from now on; requests are still served. */
+  /** Readiness fails from now on; requests are still served, each answered with Connection: close. */
   beginShutdown(): void;
   /** Stops accepting, lets in-flight requests and refreshes finish, closes the cache. */
   close(): Promise<void>;
@@ -74,7 +72,7 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
     certificates.start();
     certificateSources.push(certificates);
     const signer = new ClientAssertionSigner(certificates, material.profile, clock);
-    credentials.set(credential.id, { config: credential, certificates, signer, provider: createProvider(credential, signer) });
+    credentials.set(credential.id, { config: credential, certificates, signer, provider: createProvider(credential, signer, componentLogger(logger, 'providers')) });
   }
   const cache = createCache(loaded, clock, logger);
   const metrics: BrokerMetrics = new BrokerMetrics({
@@ -121,49 +119,44 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
     bodyLimitBytes: config.server.bodyLimitBytes,
     isShuttingDown: () => shuttingDown,
   });
-  let server: Server | undefined;
-  let metricsServer: Server | undefined;
+  let api: HttpListener | undefined;
+  let metricsApi: HttpListener | undefined;
 
   return {
     app,
     tokenService,
     metrics,
     logger,
-    listen(port = config.server.port, host = config.server.host) {
-      return new Promise((resolve, reject) => {
-        server = createServer(app);
-        server.requestTimeout = config.server.requestTimeoutMs;
-        server.headersTimeout = Math.min(config.server.requestTimeoutMs, 10_000);
-        server.keepAliveTimeout = 5_000;
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          const address = server!.address() as AddressInfo;
-          const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-          resolve({ url: `http://${shownHost}:${address.port}`, server: server! });
-        });
-        if (config.metrics.port !== undefined) {
-          // A separate port for Prometheus, so the API port can stay closed to the monitoring network.
-          const metricsApp = express();
-          metricsApp.disable('x-powered-by');
-          metricsApp.use(metricsRoutes(metrics));
-          metricsServer = createServer(metricsApp).listen(config.metrics.port, host);
-          metricsServer.on('error', (err) => logger.error({ err: err.message, port: config.metrics.port }, 'metrics port could not be opened'));
-        }
+    async listen(port = config.server.port, host = config.server.host) {
+      api = new HttpListener(app, {
+        requestTimeoutMs: config.server.requestTimeoutMs,
+        headersTimeoutMs: Math.min(config.server.requestTimeoutMs, 10_000),
+        keepAliveTimeoutMs: 5_000,
       });
+      const address = await api.listen(port, host);
+      if (config.metrics.port !== undefined) {
+        // A separate port for Prometheus, so the API port can stay closed to the monitoring network.
+        // A configured port that cannot be opened is fatal like the API port: no silent gap in monitoring.
+        metricsApi = new HttpListener(createMetricsApp({ metrics, logger }), { purpose: 'for metrics (metrics.port)' });
+        try {
+          await metricsApi.listen(config.metrics.port, host);
+        } catch (err) {
+          await api.close();
+          throw err;
+        }
+      }
+      for (const listener of [api, metricsApi]) listener?.server.on('error', (err) => logger.error({ error: err.message }, 'server error'));
+      const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      return { url: `http://${shownHost}:${address.port}`, server: api.server };
     },
     beginShutdown() {
       shuttingDown = true;
+      api?.beginDrain();
+      metricsApi?.beginDrain();
     },
     async close() {
       shuttingDown = true;
-      metricsServer?.close();
-      if (server) {
-        const s = server;
-        await new Promise<void>((resolve) => {
-          s.close(() => resolve());
-          s.closeIdleConnections();
-        });
-      }
+      await Promise.all([api?.close(), metricsApi?.close()]);
       rateLimiter.stop();
       await tokenService.stop();
       for (const source of certificateSources) source.stop();

@@ -1,7 +1,15 @@
 // Entry point of the production server: load config from BROKER_CONFIG, build, listen, drain on SIGTERM.
 import { buildBroker } from './broker.ts';
 import { loadConfigFromEnv } from './config/load.ts';
-import { ConfigError } from './core/errors.ts';
+import { ConfigError, ListenError } from './core/errors.ts';
+
+/**
+ * The signals that start the graceful drain (docs/operations.md, "Signals and shutdown"). SIGHUP
+ * (the terminal or session went away) and SIGUSR2 (nodemon's restart) would otherwise end the
+ * process at once, with requests in flight; the broker has no reload to map them to: certificates
+ * reload on their own, and a config change is a restart.
+ */
+export const DRAIN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2'] as const;
 
 export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let loaded;
@@ -20,15 +28,28 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
   process.on('unhandledRejection', (reason) => {
     broker.logger.error({ error: reason instanceof Error ? reason.message : String(reason) }, 'unhandled promise rejection (ignored)');
   });
-  const { url } = await broker.listen();
+  let url: string;
+  try {
+    ({ url } = await broker.listen());
+  } catch (err) {
+    // A busy port or an address this host does not have: one line, no stack trace.
+    if (err instanceof ListenError) {
+      process.stderr.write(`token-broker: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
   broker.logger.info({ url, credentials: loaded.config.credentials.map((c) => c.id), callers: loaded.config.callers.length, config: loaded.source }, 'token-broker listening');
 
   // Graceful shutdown: readiness fails at once so the load balancer stops sending; requests keep being
-  // served for shutdownDelaySeconds; then the listener closes, in-flight requests and refreshes finish,
-  // Redis is closed, exit 0. A second signal exits at once.
+  // served for shutdownDelaySeconds, each answered with Connection: close so keep-alive callers
+  // reconnect (elsewhere) instead of being reset; then the listener closes, in-flight requests and
+  // refreshes finish, Redis is closed, exit 0. A second signal exits at once.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
+      broker.logger.warn({ signal }, 'second signal while draining: exiting now');
+      broker.logger.flush();
       process.exit(1);
     }
     stopping = true;
@@ -49,8 +70,7 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
       );
     }, delayMs);
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  for (const signal of DRAIN_SIGNALS) process.on(signal, () => stop(signal));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

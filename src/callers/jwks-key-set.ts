@@ -4,14 +4,15 @@
 // of made-up kids cannot turn into a flood of fetches.
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { outboundRequest } from '../net/outbound-request.ts';
 import type { Logger } from '../observability/logger.ts';
 
 export const JWKS_MIN_REFRESH_MS = 5_000;
 /** Keys are refetched at least this often even when every kid is known (revocations). */
 export const JWKS_MAX_AGE_MS = 10 * 60_000;
 const MAX_JWKS_BYTES = 512 * 1024;
+/** The whole JWKS fetch, connect to last byte. */
+const JWKS_TIMEOUT_MS = 5_000;
 const MAX_KEYS = 100;
 
 export interface JwksSource {
@@ -30,30 +31,16 @@ interface Jwk {
   [k: string]: unknown;
 }
 
-function fetchText(uri: string, ca: Buffer | undefined, token: string | undefined, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const url = new URL(uri);
-    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = request(url, { method: 'GET', headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, ca, timeout: timeoutMs }, (res) => {
-      if ((res.statusCode ?? 0) >= 300) {
-        res.resume();
-        reject(new Error(`HTTP ${res.statusCode}`));
-        return;
-      }
-      let size = 0;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_JWKS_BYTES) req.destroy(new Error('JWKS too large'));
-        else chunks.push(c);
-      });
-      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end();
+async function fetchText(uri: string, ca: Buffer | undefined, token: string | undefined): Promise<string> {
+  // One deadline for the whole fetch (a JWKS that drips a byte a second ends too), a bounded body.
+  const res = await outboundRequest(uri, {
+    headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    ca,
+    timeoutMs: JWKS_TIMEOUT_MS,
+    maxBodyBytes: MAX_JWKS_BYTES,
   });
+  if (res.status < 200 || res.status >= 300) throw new Error(`HTTP ${res.status}`);
+  return res.body;
 }
 
 export class JwksKeySet {
@@ -109,7 +96,7 @@ export class JwksKeySet {
   private async load(): Promise<void> {
     const text = this.source.file
       ? readFileSync(this.source.file, 'utf8')
-      : await fetchText(this.source.uri!, this.source.ca, this.source.tokenFile ? readFileSync(this.source.tokenFile, 'utf8').trim() : undefined, 5000);
+      : await fetchText(this.source.uri!, this.source.ca, this.source.tokenFile ? readFileSync(this.source.tokenFile, 'utf8').trim() : undefined);
     const doc = JSON.parse(text) as { keys?: Jwk[] };
     if (!Array.isArray(doc.keys)) throw new Error('not a JWKS (no keys array)');
     const keys = new Map<string, KeyObject>();

@@ -2,6 +2,9 @@
 // bucket per caller; with Redis, each replica also adds what it admitted to a counter per caller and
 // one-second window shared by the cluster every 200 ms, learns the cluster's total from it, and stops
 // admitting the caller for the rest of the window once the cluster has used the caller's budget.
+// While the counter cannot be written or read, each replica decides on its own bucket alone: what
+// it admitted then is not carried over to be added later, so an outage never turns into a backlog
+// that refuses every request (docs/operations.md, "When Redis misbehaves").
 import type { Caller } from '../core/caller-directory.ts';
 import type { Clock } from '../core/clock.ts';
 import { RateLimited } from '../core/errors.ts';
@@ -15,12 +18,14 @@ interface Bucket {
   caller: Caller;
   tokens: number;
   updatedAt: number;
-  /** The shared window the two fields below belong to. */
+  /** The shared window the fields below belong to. */
   window: number;
-  /** Admitted here and not yet added to the shared counter. */
+  /** Admitted here in this window and not yet added to the shared counter. */
   pending: number;
-  /** The cluster's total for the window at the last sync. */
+  /** The cluster's total for this window at the last sync. */
   clusterUsed: number;
+  /** Whether the last sync worked; if not, the cluster's total is unknown and the bucket decides alone. */
+  clusterKnown: boolean;
 }
 
 const WINDOW_MS = 1000;
@@ -29,6 +34,7 @@ const SYNC_MS = 200;
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private timer?: NodeJS.Timeout;
+  private syncing = false;
 
   constructor(
     private readonly clock: Clock,
@@ -40,7 +46,7 @@ export class RateLimiter {
     const now = this.clock.now();
     for (const caller of callers) {
       if (!this.buckets.has(caller.id)) {
-        this.buckets.set(caller.id, { caller, tokens: caller.rateLimit.burst, updatedAt: now, window: Math.floor(now / WINDOW_MS), pending: 0, clusterUsed: 0 });
+        this.buckets.set(caller.id, { caller, tokens: caller.rateLimit.burst, updatedAt: now, window: Math.floor(now / WINDOW_MS), pending: 0, clusterUsed: 0, clusterKnown: true });
       }
     }
   }
@@ -67,12 +73,9 @@ export class RateLimiter {
     const window = Math.floor(now / WINDOW_MS);
     const { requestsPerSecond, burst } = caller.rateLimit;
     let bucket = this.buckets.get(caller.id);
-    if (!bucket) this.buckets.set(caller.id, (bucket = { caller, tokens: burst, updatedAt: now, window, pending: 0, clusterUsed: 0 }));
-    if (bucket.window !== window) {
-      bucket.window = window;
-      bucket.clusterUsed = 0;
-    }
-    if (this.shared && bucket.clusterUsed + bucket.pending >= RateLimiter.clusterBudget(caller)) {
+    if (!bucket) this.buckets.set(caller.id, (bucket = { caller, tokens: burst, updatedAt: now, window, pending: 0, clusterUsed: 0, clusterKnown: true }));
+    RateLimiter.enterWindow(bucket, window);
+    if (this.shared && bucket.clusterKnown && bucket.clusterUsed + bucket.pending >= RateLimiter.clusterBudget(caller)) {
       throw new RateLimited(`caller '${caller.id}' is over its rate limit across the cluster`, Math.max(1, Math.ceil(((window + 1) * WINDOW_MS - now) / 1000)));
     }
     bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * requestsPerSecond);
@@ -84,24 +87,40 @@ export class RateLimiter {
     bucket.pending += 1;
   }
 
+  /** A new window starts from nothing: counts of an earlier one, sent or not, never block in it. */
+  private static enterWindow(bucket: Bucket, window: number): void {
+    if (bucket.window === window) return;
+    bucket.window = window;
+    bucket.pending = 0;
+    bucket.clusterUsed = 0;
+  }
+
   private async sync(): Promise<void> {
-    const window = Math.floor(this.clock.now() / WINDOW_MS);
-    await Promise.all(
-      [...this.buckets.values()].map(async (bucket) => {
-        if (bucket.window !== window) {
-          bucket.window = window;
-          bucket.pending = 0;
-          bucket.clusterUsed = 0;
-        }
-        const delta = bucket.pending;
-        bucket.pending = 0;
-        try {
-          // INCRBY 0 reads the total: a replica that admitted nothing still learns what the others did.
-          bucket.clusterUsed = await this.shared!.add(`rate:${bucket.caller.id}:${window}`, delta, WINDOW_MS * 2);
-        } catch {
-          bucket.pending += delta; // Redis away: each replica still enforces its own bucket; retry the add later.
-        }
-      }),
-    );
+    // One at a time: while Redis takes its time, more syncs would only queue up behind this one.
+    if (this.syncing) return;
+    this.syncing = true;
+    try {
+      const window = Math.floor(this.clock.now() / WINDOW_MS);
+      await Promise.all([...this.buckets.values()].map((bucket) => this.syncBucket(bucket, window)));
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  private async syncBucket(bucket: Bucket, window: number): Promise<void> {
+    RateLimiter.enterWindow(bucket, window);
+    const delta = bucket.pending;
+    bucket.pending = 0;
+    try {
+      // INCRBY 0 reads the total: a replica that admitted nothing still learns what the others did.
+      const total = await this.shared!.add(`rate:${bucket.caller.id}:${window}`, delta, WINDOW_MS * 2);
+      if (bucket.window !== window) return; // the window ended meanwhile: its total no longer matters
+      bucket.clusterUsed = total;
+      bucket.clusterKnown = true;
+    } catch {
+      // Redis unusable: the delta is dropped, not kept to be added later (that backlog once refused
+      // every request), and until a sync works again the token bucket alone decides.
+      bucket.clusterKnown = false;
+    }
   }
 }

@@ -31,7 +31,7 @@ export interface InspectIo {
   now?: () => number;
 }
 
-const defaultIo: InspectIo = {
+export const defaultIo: InspectIo = {
   readStdin: async () => {
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk as Buffer));

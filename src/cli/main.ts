@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `token-broker` command: serve, demo, config check, thumbprint, inspect.
+// The `token-broker` command: serve, demo, config check, thumbprint, inspect, explain.
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -12,9 +12,12 @@ const USAGE = `usage: token-broker <command>
 commands:
   serve [--config FILE]        run the broker (default config: $BROKER_CONFIG)
   demo                         run the broker against a local sandbox IdP (see README)
-  config check FILE            validate a config file and its certificates; exit 1 on any problem
+  config check [--schema-only] FILE
+                               validate a config file and its certificates; exit 1 on any problem
+                               (--schema-only: the schema and cross-field rules, no file read)
   thumbprint CERT [--json]     SHA-1/SHA-256 thumbprints and x5t / x5t#S256 of a PEM or DER certificate
   inspect <jwt | -> [options]  check a client assertion against its IdP's rules (inspect --help)
+  explain <text | -> [--json]  explain an IdP error (AADSTS, Keycloak, Okta, Auth0, invalid_client …)
 `;
 
 class UsageError extends Error {}
@@ -25,16 +28,21 @@ function fail(message: string, code = 2): never {
 }
 
 async function configCheck(args: string[]): Promise<void> {
-  const file = args[0];
-  if (!file || args.length > 1) throw new UsageError('config check takes exactly one FILE');
+  const { values, positionals } = parseArgs({ args, options: { 'schema-only': { type: 'boolean', default: false } }, allowPositionals: true });
+  const file = positionals[0];
+  if (!file || positionals.length > 1) throw new UsageError('config check takes exactly one FILE');
+  const schemaOnly = values['schema-only'];
   try {
-    const loaded = loadConfigFile(file, process.env);
-    const lines = [`ok: ${loaded.source}`, `  ${loaded.config.credentials.length} credential(s), ${loaded.config.callers.length} caller(s)`];
+    const loaded = loadConfigFile(file, process.env, new Date(), { schemaOnly });
+    const lines = [
+      `ok: ${loaded.source}${schemaOnly ? ' (schema only: certificate, key and other files not read)' : ''}`,
+      `  ${loaded.config.credentials.length} credential(s), ${loaded.config.callers.length} caller(s)`,
+    ];
     for (const c of loaded.config.credentials) {
-      const m = loaded.materials.get(c.id)!;
+      const m = loaded.materials.get(c.id);
       lines.push(
-        `  ${c.id}: ${c.provider}${c.provider === 'oidc' ? `/${c.preset}` : ` ${c.endpointVersion} ${c.cloud}`} ${m.profile.algorithm}` +
-          ` cert ${m.certificate.thumbprints.sha1Hex} valid until ${m.certificate.notAfter.toISOString()}`,
+        `  ${c.id}: ${c.provider}${c.provider === 'oidc' ? `/${c.preset}` : ` ${c.endpointVersion} ${c.cloud}`}` +
+          (m ? ` ${m.profile.algorithm} cert ${m.certificate.thumbprints.sha1Hex} valid until ${m.certificate.notAfter.toISOString()}` : ''),
       );
     }
     process.stdout.write(lines.join('\n') + '\n');
@@ -98,15 +106,12 @@ export async function main(argv: string[]): Promise<void> {
         return;
       }
       case 'demo': {
-        const { runDemo } = await import('./demo.ts');
-        const { stop } = await runDemo();
-        const shutdown = () => stop().then(() => process.exit(0), () => process.exit(1));
-        process.once('SIGINT', shutdown);
-        process.once('SIGTERM', shutdown);
+        const { demoCommand } = await import('./demo.ts');
+        await demoCommand();
         return;
       }
       case 'config':
-        if (rest[0] !== 'check') throw new UsageError('the config command is: config check FILE');
+        if (rest[0] !== 'check') throw new UsageError('the config command is: config check [--schema-only] FILE');
         await configCheck(rest.slice(1));
         return;
       case 'thumbprint':
@@ -119,6 +124,15 @@ export async function main(argv: string[]): Promise<void> {
           return;
         }
         process.exitCode = await inspect(rest);
+        return;
+      }
+      case 'explain': {
+        const [{ explain, EXPLAIN_USAGE }, { defaultIo }] = await Promise.all([import('./explain.ts'), import('./inspect.ts')]);
+        if (rest.includes('--help') || rest.includes('-h')) {
+          process.stdout.write(EXPLAIN_USAGE);
+          return;
+        }
+        process.exitCode = await explain(rest, defaultIo);
         return;
       }
       case undefined:

@@ -1,6 +1,7 @@
-// Reads the YAML config, applies the environment overrides of DESIGN §4, validates it with the one
-// schema, then loads every credential's certificate; every problem is collected with its path and
-// reported at once. process.env is read here and nowhere else.
+// Reads the YAML config, applies the environment overrides of docs/design.md §4.1, validates it with the one
+// schema, then loads every credential's certificate and reads the other files it names; every
+// problem is collected with its path and reported at once, the file problems of the parts that
+// parsed included. process.env is read here and nowhere else.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -9,7 +10,20 @@ import { ConfigError, type ConfigProblem } from '../core/errors.ts';
 import { CertificateLoadError, loadCertificate, type LoadedCertificate } from '../credentials/certificate.ts';
 import { resolveAssertionProfile, type AssertionProfile } from '../credentials/client-assertion-signer.ts';
 import { CacheCipher } from '../cache/cache-cipher.ts';
-import { configSchema, credentialSchema, type BrokerConfig, type CredentialConfig } from './schema.ts';
+import {
+  cacheSchema,
+  callerSchema,
+  certificateSchema,
+  configSchema,
+  credentialBaseSchema,
+  credentialSchema,
+  crossFieldIssues,
+  entraCredentialSchema,
+  oidcCredentialSchema,
+  serverSchema,
+  type BrokerConfig,
+  type ConfigParts,
+} from './schema.ts';
 
 export interface LoadedCredentialMaterial {
   certificate: LoadedCertificate;
@@ -18,7 +32,7 @@ export interface LoadedCredentialMaterial {
 
 export interface LoadedConfig {
   config: BrokerConfig;
-  /** Credential id → its certificate and assertion profile. */
+  /** Credential id → its certificate and assertion profile (empty when validated with schemaOnly). */
   materials: Map<string, LoadedCredentialMaterial>;
   /** Folder that relative paths in the file resolve against. */
   baseDir: string;
@@ -33,114 +47,191 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return path.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part)), '');
 }
 
-function zodProblems(error: z.ZodError): ConfigProblem[] {
+function zodProblems(error: z.ZodError, prefix: readonly PropertyKey[] = []): ConfigProblem[] {
   return error.issues.flatMap((issue): ConfigProblem[] => {
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ path: formatPath([...issue.path, key]), message: 'unknown key' }));
+      return issue.keys.map((key) => ({ path: formatPath([...prefix, ...issue.path, key]), message: 'unknown key' }));
     }
-    if (issue.code === 'invalid_union' && issue.path.at(-1) !== undefined) {
-      return [{ path: formatPath(issue.path), message: issue.message }];
-    }
-    return [{ path: formatPath(issue.path), message: issue.message }];
+    return [{ path: formatPath([...prefix, ...issue.path]), message: issue.message }];
   });
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
 function applyEnv(raw: Record<string, unknown>, env: Env, problems: ConfigProblem[]): void {
-  const server = (raw.server ??= {}) as Record<string, unknown>;
+  raw.server ??= {};
+  // A server or cache that is not a mapping keeps its schema problem; the override has nowhere to go.
+  const server: Record<string, unknown> = isRecord(raw.server) ? raw.server : {};
   if (env.HOST) server.host = env.HOST;
   if (env.PORT !== undefined && env.PORT !== '') {
     if (/^\d{1,5}$/.test(env.PORT)) server.port = Number(env.PORT);
     else problems.push({ path: 'env.PORT', message: `must be a port number, got '${env.PORT}'` });
   }
   if (env.LOG_LEVEL) server.logLevel = env.LOG_LEVEL;
-  if (env.REDIS_URL) ((raw.cache ??= {}) as Record<string, unknown>).redisUrl = env.REDIS_URL;
+  if (env.REDIS_URL) {
+    raw.cache ??= {};
+    if (isRecord(raw.cache)) raw.cache.redisUrl = env.REDIS_URL;
+  }
+}
+const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
+function parsedOrUndefined<T>(schema: z.ZodType<T>, value: unknown): T | undefined {
+  const result = schema.safeParse(value);
+  return result.success ? result.data : undefined;
 }
 
+/**
+ * Loads one credential's certificate from the parts of it that parsed: the certificate block is
+ * enough to read the files; the provider, preset and assertion block decide the key checks. So a
+ * credential with another problem (tenantId: common) still gets its files checked in the same run.
+ */
 function loadMaterial(
-  credential: CredentialConfig,
+  raw: unknown,
   i: number,
   baseDir: string,
   now: Date,
-  materials: Map<string, LoadedCredentialMaterial>,
   problems: ConfigProblem[],
-): void {
+): LoadedCredentialMaterial | undefined {
+  if (!isRecord(raw)) return undefined;
+  const spec = parsedOrUndefined(certificateSchema, raw.certificate);
+  if (!spec) return undefined;
   let certificate: LoadedCertificate;
   try {
-    certificate = loadCertificate(credential.certificate, baseDir, now);
+    certificate = loadCertificate(spec, baseDir, now);
   } catch (err) {
     if (!(err instanceof CertificateLoadError)) throw err;
     for (const p of err.problems) problems.push({ path: `credentials[${i}].certificate.${p.field}`, message: p.message });
-    return;
+    return undefined;
   }
-  if (credential.provider === 'entra' && certificate.keyType !== 'rsa') {
+  const provider = raw.provider === 'entra' || raw.provider === 'oidc' ? raw.provider : undefined;
+  if (provider === 'entra' && certificate.keyType !== 'rsa') {
     // Entra accepts RSA certificate credentials only ('ES256' is not a supported signature algorithm, AADSTS5002738).
     problems.push({ path: `credentials[${i}].certificate`, message: 'Entra ID accepts only RSA certificates (2048+ bits) for client assertions; this one has an EC key' });
-    return;
+    return undefined;
   }
+  const assertion = parsedOrUndefined(entraCredentialSchema.shape.assertion, raw.assertion);
+  const preset = provider === 'oidc' ? parsedOrUndefined(oidcCredentialSchema.shape.preset, raw.preset) : undefined;
+  if (!provider || !assertion || (provider === 'oidc' && !preset)) return undefined;
   try {
-    materials.set(credential.id, { certificate, profile: resolveAssertionProfile(credential.provider, credential.assertion, certificate.keyType, credential.provider === 'oidc' ? credential.preset : undefined) });
+    return { certificate, profile: resolveAssertionProfile(provider, assertion, certificate.keyType, preset) };
   } catch (err) {
     problems.push({ path: `credentials[${i}].assertion.algorithm`, message: (err as Error).message });
+    return undefined;
   }
 }
 
-/** Validates an already-parsed config object (the demo and tests build one in memory). */
-export function validateConfig(raw: unknown, baseDir: string, env: Env = {}, source = '(in memory)', now: Date = new Date()): LoadedConfig {
-  const problems: ConfigProblem[] = [];
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigError([{ path: '', message: 'the configuration must be a mapping (YAML object)' }]);
-  }
-  const copy = structuredClone(raw) as Record<string, unknown>;
-  applyEnv(copy, env, problems);
-  const parsed = configSchema.safeParse(copy);
-  const materials = new Map<string, LoadedCredentialMaterial>();
-  if (!parsed.success) {
-    problems.push(...zodProblems(parsed.error));
-    // Still check the certificates of the credentials that are themselves well-formed, so one run
-    // reports everything (a typo elsewhere should not hide an expired certificate).
-    const rawCredentials = Array.isArray(copy.credentials) ? copy.credentials : [];
-    rawCredentials.forEach((raw, i) => {
-      const credential = credentialSchema.safeParse(raw);
-      if (credential.success) loadMaterial(credential.data, i, baseDir, now, materials, problems);
-    });
-    throw new ConfigError(problems);
-  }
-  const config = parsed.data;
-  config.credentials.forEach((credential, i) => loadMaterial(credential, i, baseDir, now, materials, problems));
-  if (config.cache.encryptionKeyFile && !config.cache.redisUrl) {
-    problems.push({ path: 'cache.encryptionKeyFile', message: 'encrypts tokens at rest in Redis: set cache.redisUrl too (the in-memory cache never leaves the process)' });
-  }
-  if (config.cache.encryptionKeyFile) {
+function fileProblem(path: string, file: string): ConfigProblem {
+  return { path, message: `file not found or not readable: ${file}` };
+}
+
+/** Reads every file the config names (besides certificates), from the raw values so a broken sibling field hides nothing. */
+function checkOtherFiles(raw: Record<string, unknown>, baseDir: string, problems: ConfigProblem[]): void {
+  const cache = isRecord(raw.cache) ? raw.cache : {};
+  const keyFile = cache.encryptionKeyFile;
+  if (typeof keyFile === 'string' && keyFile !== '') {
     try {
-      CacheCipher.fromKeyFile(resolve(baseDir, config.cache.encryptionKeyFile));
+      CacheCipher.fromKeyFile(resolve(baseDir, keyFile));
     } catch (err) {
       problems.push({ path: 'cache.encryptionKeyFile', message: (err as Error).message });
     }
   }
-  config.callers.forEach((caller, i) => {
+  asArray(raw.callers).forEach((caller, i) => {
+    const jwt = isRecord(caller) && isRecord(caller.jwt) ? caller.jwt : {};
     for (const field of ['jwksFile', 'jwksCaFile', 'jwksTokenFile'] as const) {
-      const file = caller.jwt?.[field];
-      if (!file) continue;
+      const file = jwt[field];
+      if (typeof file !== 'string' || file === '') continue;
       try {
         readFileSync(resolve(baseDir, file));
       } catch {
-        problems.push({ path: `callers[${i}].jwt.${field}`, message: `file not found or not readable: ${resolve(baseDir, file)}` });
+        problems.push(fileProblem(`callers[${i}].jwt.${field}`, resolve(baseDir, file)));
       }
     }
   });
-  if (config.cache.tlsCaFile) {
+  if (typeof cache.tlsCaFile === 'string' && cache.tlsCaFile !== '') {
     try {
-      readFileSync(resolve(baseDir, config.cache.tlsCaFile));
+      readFileSync(resolve(baseDir, cache.tlsCaFile));
     } catch {
-      problems.push({ path: 'cache.tlsCaFile', message: `file not found or not readable: ${resolve(baseDir, config.cache.tlsCaFile)}` });
+      problems.push(fileProblem('cache.tlsCaFile', resolve(baseDir, cache.tlsCaFile)));
     }
   }
-  if (problems.length > 0) throw new ConfigError(problems);
-  return { config: Object.freeze(config) as BrokerConfig, materials, baseDir, source };
+}
+
+/**
+ * The schema's problems for a config that did not parse, plus what the schema could not say because
+ * zod stops at the first broken level: the cross-field rules over the sections that did parse, and
+ * the common fields of a credential whose provider is unknown.
+ */
+function schemaProblems(error: z.ZodError, raw: Record<string, unknown>): ConfigProblem[] {
+  const problems = zodProblems(error);
+  const credentials = asArray(raw.credentials);
+  const callers = asArray(raw.callers);
+  const extra: ConfigProblem[] = [];
+  credentials.forEach((c, i) => {
+    if (!isRecord(c) || c.provider === 'entra' || c.provider === 'oidc') return;
+    const base = credentialBaseSchema.safeParse(c);
+    if (!base.success) extra.push(...zodProblems(base.error, ['credentials', i]));
+  });
+  const parts: ConfigParts = {
+    server: parsedOrUndefined(serverSchema, raw.server),
+    cache: parsedOrUndefined(cacheSchema, raw.cache),
+    credentials: credentials.map((c) => parsedOrUndefined(credentialSchema, c)),
+    callers: callers.map((c) => parsedOrUndefined(callerSchema, c)),
+    credentialIds: credentials.map((c) => (isRecord(c) ? c.id : undefined)),
+    callerIds: callers.map((c) => (isRecord(c) ? c.id : undefined)),
+  };
+  extra.push(...crossFieldIssues(parts).map((x) => ({ path: formatPath(x.path), message: x.message })));
+  // zod runs the cross-field rules itself when the other problems were not fatal to it: no twins.
+  const seen = new Set(problems.map((p) => `${p.path}\n${p.message}`));
+  for (const p of extra) {
+    const key = `${p.path}\n${p.message}`;
+    if (!seen.has(key)) problems.push(p);
+    seen.add(key);
+  }
+  return problems;
+}
+
+export interface ValidateOptions {
+  /**
+   * Check the schema and the cross-field rules only, reading no file the config names: for a
+   * config rendered by the Helm chart on a machine without its Secrets (`config check --schema-only`).
+   */
+  schemaOnly?: boolean;
+}
+
+/** Validates an already-parsed config object (the demo and tests build one in memory). */
+export function validateConfig(
+  raw: unknown,
+  baseDir: string,
+  env: Env = {},
+  source = '(in memory)',
+  now: Date = new Date(),
+  options: ValidateOptions = {},
+): LoadedConfig {
+  const problems: ConfigProblem[] = [];
+  if (!isRecord(raw)) {
+    throw new ConfigError([{ path: '', message: 'the configuration must be a mapping (YAML object)' }]);
+  }
+  const copy = structuredClone(raw);
+  applyEnv(copy, env, problems);
+  const parsed = configSchema.safeParse(copy);
+  if (!parsed.success) problems.push(...schemaProblems(parsed.error, copy));
+  // Files are checked whatever else is wrong, so one run reports everything (a typo elsewhere
+  // should not hide an expired certificate).
+  const materials = new Map<string, LoadedCredentialMaterial>();
+  if (!options.schemaOnly) {
+    asArray(copy.credentials).forEach((credential, i) => {
+      const material = loadMaterial(credential, i, baseDir, now, problems);
+      const id = parsed.data?.credentials[i]?.id;
+      if (material && id !== undefined) materials.set(id, material);
+    });
+    checkOtherFiles(copy, baseDir, problems);
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  return { config: Object.freeze(parsed.data) as BrokerConfig, materials, baseDir, source };
 }
 
 /** Loads and validates the config file; throws ConfigError listing every problem. */
-export function loadConfigFile(path: string, env: Env = {}, now: Date = new Date()): LoadedConfig {
+export function loadConfigFile(path: string, env: Env = {}, now: Date = new Date(), options: ValidateOptions = {}): LoadedConfig {
   const absolute = resolve(path);
   let text: string;
   try {
@@ -155,7 +246,7 @@ export function loadConfigFile(path: string, env: Env = {}, now: Date = new Date
       doc.errors.map((e) => ({ path: '', message: `YAML error${e.linePos ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : ''}: ${e.message.split('\n')[0]}` })),
     );
   }
-  return validateConfig(doc.toJS(), dirname(absolute), env, absolute, now);
+  return validateConfig(doc.toJS(), dirname(absolute), env, absolute, now, options);
 }
 
 /** The config named by BROKER_CONFIG, with env overrides. */

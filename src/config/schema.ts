@@ -1,16 +1,16 @@
-// The one schema for the broker's configuration (DESIGN §4). Every default lives here as a named
+// The one schema for the broker's configuration (docs/design.md §4). Every default lives here as a named
 // constant; unknown keys are errors (`.strict()`), so a typo never falls back silently.
 import { z } from 'zod';
 
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = '0.0.0.0';
 export const DEFAULT_KEY_PREFIX = 'token-broker:';
-/** Contract default for `min_ttl_seconds` (DESIGN §5). */
+/** Contract default for `min_ttl_seconds` (docs/design.md §5.2). */
 export const DEFAULT_MIN_TTL_SECONDS = 60;
 export const DEFAULT_BODY_LIMIT_BYTES = 16 * 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 export const DEFAULT_IDP_TIMEOUT_MS = 10_000;
-/** Entra: "keep it short - 5-10 minutes after nbf at most"; MSAL uses 600 s (reference §1.4). */
+/** Entra: "keep it short - 5-10 minutes after nbf at most"; MSAL uses 600 s (docs/design.md §10.4). */
 export const DEFAULT_ASSERTION_LIFETIME_SECONDS = 600;
 export const MAX_ASSERTION_LIFETIME_SECONDS = 600;
 /** Auth0: "max 5 min, ≤ 1 min recommended" for private_key_jwt assertions. */
@@ -31,7 +31,8 @@ export const DEFAULT_SHUTDOWN_DELAY_SECONDS = 5;
 const CREDENTIAL_ID = /^[a-z0-9][a-z0-9\-_.]{0,63}$/;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // A tenant is a GUID or a verified domain name; never common/organizations/consumers, which
-// Entra refuses for certificate client credentials (AADSTS700023, reference §1.3).
+// Entra refuses for certificate client credentials (AADSTS700023, docs/design.md §10.3).
+const TENANT_ALIASES = new Set(['common', 'organizations', 'consumers']);
 const TENANT = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+)$/i;
 const SHA256_HEX = /^[0-9a-f]{64}$/i;
 const RESERVED_FORM_FIELDS = new Set(['grant_type', 'client_id', 'client_assertion', 'client_assertion_type', 'client_secret', 'scope']);
@@ -108,7 +109,13 @@ export const entraCredentialSchema = z
   .object({
     ...baseCredential,
     provider: z.literal('entra'),
-    tenantId: z.string().regex(TENANT, 'must be a tenant GUID or verified domain (not common/organizations)'),
+    tenantId: z.string().superRefine((v, ctx) => {
+      if (TENANT_ALIASES.has(v.toLowerCase())) {
+        ctx.addIssue({ code: 'custom', message: `'${v}' is a multi-tenant alias, which Entra refuses for certificate credentials (AADSTS700023): use the tenant GUID or a verified domain` });
+      } else if (!TENANT.test(v)) {
+        ctx.addIssue({ code: 'custom', message: 'must be a tenant GUID or verified domain (not common/organizations/consumers)' });
+      }
+    }),
     clientId: z.string().regex(GUID, 'must be the Application (client) ID, a GUID'),
     cloud: z.enum(CLOUDS).default('public'),
     endpointVersion: z.enum(['v2', 'v1']).default('v2'),
@@ -135,7 +142,38 @@ export const oidcCredentialSchema = z
   })
   .strict();
 
-export const credentialSchema = z.discriminatedUnion('provider', [entraCredentialSchema, oidcCredentialSchema]);
+export const PROVIDERS = ['entra', 'oidc'] as const;
+
+/** The fields every credential has, whatever its provider: checked on their own when provider is unknown. */
+export const credentialBaseSchema = z.object(baseCredential);
+
+/** Edit distance up to 2, for "did you mean" on a mistyped name. */
+function isNear(a: string, b: string): boolean {
+  if (Math.abs(a.length - b.length) > 2) return false;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]! <= 2;
+}
+
+/** "unknown provider 'oicd': must be one of 'entra', 'oidc' (did you mean 'oidc'?)" instead of zod's generic text. */
+export function unknownValueMessage(what: string, value: unknown, allowed: readonly string[]): string {
+  const list = allowed.map((a) => `'${a}'`).join(', ');
+  if (value === undefined) return `required: one of ${list}`;
+  const near = typeof value === 'string' ? allowed.find((a) => isNear(value.toLowerCase(), a)) : undefined;
+  const shown = typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
+  return `unknown ${what} ${shown}: must be one of ${list}${near ? ` (did you mean '${near}'?)` : ''}`;
+}
+
+export const credentialSchema = z.discriminatedUnion('provider', [entraCredentialSchema, oidcCredentialSchema], {
+  error: (issue) =>
+    issue.code === 'invalid_union' && 'discriminator' in issue
+      ? unknownValueMessage('provider', (issue.input as Record<string, unknown> | undefined)?.provider, PROVIDERS)
+      : undefined,
+});
 
 /** Caller JWT algorithms: asymmetric only. No `none`, and no HMAC, which a public key must never verify. */
 export const CALLER_JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
@@ -204,74 +242,78 @@ export const callerSchema = z
     }
   });
 
+export const serverSchema = z
+  .object({
+    host: z.string().min(1).default(DEFAULT_HOST).describe('env HOST overrides'),
+    port: z.number().int().min(0).max(65535).default(DEFAULT_PORT).describe('env PORT overrides'),
+    bodyLimitBytes: z.number().int().min(256).max(1024 * 1024).default(DEFAULT_BODY_LIMIT_BYTES),
+    requestTimeoutMs: z.number().int().min(1000).max(300_000).default(DEFAULT_REQUEST_TIMEOUT_MS).describe('time allowed to receive a whole request (Node requestTimeout; default 15000)'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('env LOG_LEVEL overrides'),
+    imdsSidecar: z
+      .object({
+        enabled: z.boolean().default(false),
+        caller: z.string().min(1).describe('the one caller this IMDS endpoint serves'),
+      })
+      .strict()
+      .optional()
+      .describe('serve /metadata/identity/oauth2/token (Metadata: true) for one caller; loopback listeners only'),
+    shutdownDelaySeconds: z
+      .number()
+      .min(0)
+      .max(120)
+      .default(DEFAULT_SHUTDOWN_DELAY_SECONDS)
+      .describe('after SIGTERM: /readyz fails at once, requests are still served this long before the listener closes (default 5)'),
+    certificateReloadSeconds: z
+      .number()
+      .min(0.1)
+      .max(3600)
+      .default(DEFAULT_CERTIFICATE_RELOAD_SECONDS)
+      .describe('how often certificate files are re-read (they are also watched); default 30'),
+  })
+  .strict()
+  .default({
+    host: DEFAULT_HOST,
+    port: DEFAULT_PORT,
+    bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES,
+    requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
+    logLevel: 'info',
+    certificateReloadSeconds: DEFAULT_CERTIFICATE_RELOAD_SECONDS,
+    shutdownDelaySeconds: DEFAULT_SHUTDOWN_DELAY_SECONDS,
+  });
+
+export const cacheSchema = z
+  .object({
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional()
+      .describe('absent: in-memory cache (one replica only); env REDIS_URL overrides'),
+    keyPrefix: z.string().max(128).default(DEFAULT_KEY_PREFIX),
+    encryptionKeyFile: filePath
+      .optional()
+      .describe('AES-256-GCM keys for tokens at rest in Redis: one base64 or hex 32-byte key per line, the first encrypts'),
+    tlsCaFile: filePath.optional().describe('PEM CA bundle for rediss:// servers with a private CA'),
+    refreshAheadRatio: z
+      .number()
+      .min(0.1)
+      .max(0.9)
+      .default(DEFAULT_REFRESH_AHEAD_RATIO)
+      .describe('fraction of the lifetime after which a token is renewed when the IdP gives no refresh_in (default 0.5)'),
+    keepWarmSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 86_400)
+      .default(DEFAULT_KEEP_WARM_SECONDS)
+      .describe('targets used within this window are refreshed in the background (default 3600)'),
+  })
+  .strict()
+  .default({ keyPrefix: DEFAULT_KEY_PREFIX, refreshAheadRatio: DEFAULT_REFRESH_AHEAD_RATIO, keepWarmSeconds: DEFAULT_KEEP_WARM_SECONDS });
+
 export const configSchema = z
   .object({
-    server: z
-      .object({
-        host: z.string().min(1).default(DEFAULT_HOST).describe('env HOST overrides'),
-        port: z.number().int().min(0).max(65535).default(DEFAULT_PORT).describe('env PORT overrides'),
-        bodyLimitBytes: z.number().int().min(256).max(1024 * 1024).default(DEFAULT_BODY_LIMIT_BYTES),
-        requestTimeoutMs: z.number().int().min(1000).max(300_000).default(DEFAULT_REQUEST_TIMEOUT_MS).describe('time allowed to receive a whole request (Node requestTimeout; default 15000)'),
-        logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('env LOG_LEVEL overrides'),
-        imdsSidecar: z
-          .object({
-            enabled: z.boolean().default(false),
-            caller: z.string().min(1).describe('the one caller this IMDS endpoint serves'),
-          })
-          .strict()
-          .optional()
-          .describe('serve /metadata/identity/oauth2/token (Metadata: true) for one caller; loopback listeners only'),
-        shutdownDelaySeconds: z
-          .number()
-          .min(0)
-          .max(120)
-          .default(DEFAULT_SHUTDOWN_DELAY_SECONDS)
-          .describe('after SIGTERM: /readyz fails at once, requests are still served this long before the listener closes (default 5)'),
-        certificateReloadSeconds: z
-          .number()
-          .min(0.1)
-          .max(3600)
-          .default(DEFAULT_CERTIFICATE_RELOAD_SECONDS)
-          .describe('how often certificate files are re-read (they are also watched); default 30'),
-      })
-      .strict()
-      .default({
-        host: DEFAULT_HOST,
-        port: DEFAULT_PORT,
-        bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES,
-        requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
-        logLevel: 'info',
-        certificateReloadSeconds: DEFAULT_CERTIFICATE_RELOAD_SECONDS,
-        shutdownDelaySeconds: DEFAULT_SHUTDOWN_DELAY_SECONDS,
-      }),
-    cache: z
-      .object({
-        redisUrl: z
-          .string()
-          .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
-          .optional()
-          .describe('absent: in-memory cache (one replica only); env REDIS_URL overrides'),
-        keyPrefix: z.string().max(128).default(DEFAULT_KEY_PREFIX),
-        encryptionKeyFile: filePath
-          .optional()
-          .describe('AES-256-GCM keys for tokens at rest in Redis: one base64 or hex 32-byte key per line, the first encrypts'),
-        tlsCaFile: filePath.optional().describe('PEM CA bundle for rediss:// servers with a private CA'),
-        refreshAheadRatio: z
-          .number()
-          .min(0.1)
-          .max(0.9)
-          .default(DEFAULT_REFRESH_AHEAD_RATIO)
-          .describe('fraction of the lifetime after which a token is renewed when the IdP gives no refresh_in (default 0.5)'),
-        keepWarmSeconds: z
-          .number()
-          .int()
-          .min(0)
-          .max(7 * 86_400)
-          .default(DEFAULT_KEEP_WARM_SECONDS)
-          .describe('targets used within this window are refreshed in the background (default 3600)'),
-      })
-      .strict()
-      .default({ keyPrefix: DEFAULT_KEY_PREFIX, refreshAheadRatio: DEFAULT_REFRESH_AHEAD_RATIO, keepWarmSeconds: DEFAULT_KEEP_WARM_SECONDS }),
+    server: serverSchema,
+    cache: cacheSchema,
     metrics: z
       .object({
         port: z.number().int().min(1).max(65535).optional().describe('serve /metrics on this port instead of the main one'),
@@ -284,69 +326,96 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
-    const credentialIds = new Map<string, number>();
-    config.credentials.forEach((c, i) => {
-      if (credentialIds.has(c.id)) {
-        ctx.addIssue({ code: 'custom', path: ['credentials', i, 'id'], message: `duplicate credential id '${c.id}'` });
-      }
-      credentialIds.set(c.id, i);
-      if (c.provider === 'oidc') {
-        if (!c.issuer && !c.tokenEndpoint) {
-          ctx.addIssue({ code: 'custom', path: ['credentials', i, 'issuer'], message: 'an oidc credential needs issuer (for discovery) or tokenEndpoint' });
-        }
-        for (const field of Object.keys(c.tokenParams)) {
-          if (RESERVED_FORM_FIELDS.has(field)) {
-            ctx.addIssue({ code: 'custom', path: ['credentials', i, 'tokenParams', field], message: 'is set by the broker and cannot be overridden' });
-          }
-        }
-      }
-      if (c.provider === 'entra') {
-        c.scopes.forEach((s, j) => {
-          if (/\s/.test(s)) {
-            // Entra v2: one resource per request (AADSTS700022, reference §3.1).
-            ctx.addIssue({ code: 'custom', path: ['credentials', i, 'scopes', j], message: 'an entra scope names one resource: <resource>/.default' });
-          }
-        });
-      }
-    });
-    const imds = config.server.imdsSidecar;
-    if (imds?.enabled) {
-      if (!config.callers.some((c) => c.id === imds.caller)) {
-        ctx.addIssue({ code: 'custom', path: ['server', 'imdsSidecar', 'caller'], message: `no caller with id '${imds.caller}'` });
-      }
-      // IMDS has no caller secret: anything that reaches the port gets the caller's tokens.
-      if (!/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(config.server.host)) {
-        ctx.addIssue({ code: 'custom', path: ['server', 'imdsSidecar', 'enabled'], message: `needs a loopback listener (server.host 127.0.0.1), not '${config.server.host}'` });
+    const parts: ConfigParts = {
+      server: config.server,
+      cache: config.cache,
+      credentials: config.credentials,
+      callers: config.callers,
+      credentialIds: config.credentials.map((c) => c.id),
+      callerIds: config.callers.map((c) => c.id),
+    };
+    for (const issue of crossFieldIssues(parts)) ctx.addIssue({ code: 'custom', ...issue });
+  });
+
+/**
+ * The parts of a config that parsed, for the rules that span several of them. A part that did not
+ * parse is undefined and its rules are skipped; ids are as written, so a credential with a broken
+ * field still counts as configured (no second, misleading "no credential with id" problem).
+ */
+export interface ConfigParts {
+  server?: z.infer<typeof serverSchema>;
+  cache?: z.infer<typeof cacheSchema>;
+  credentials: readonly (CredentialConfig | undefined)[];
+  callers: readonly (CallerConfig | undefined)[];
+  credentialIds: readonly unknown[];
+  callerIds: readonly unknown[];
+}
+
+export interface CrossFieldIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+/** The rules across fields and sections; the schema applies them, and so does the loader for a config with other problems. */
+export function crossFieldIssues(parts: ConfigParts): CrossFieldIssue[] {
+  const issues: CrossFieldIssue[] = [];
+  const issue = (path: (string | number)[], message: string) => issues.push({ path, message });
+  const credentialIds = new Set<string>();
+  parts.credentialIds.forEach((id, i) => {
+    if (typeof id !== 'string') return;
+    if (credentialIds.has(id)) issue(['credentials', i, 'id'], `duplicate credential id '${id}'`);
+    credentialIds.add(id);
+  });
+  parts.credentials.forEach((c, i) => {
+    if (c?.provider === 'oidc') {
+      if (!c.issuer && !c.tokenEndpoint) issue(['credentials', i, 'issuer'], 'an oidc credential needs issuer (for discovery) or tokenEndpoint');
+      for (const field of Object.keys(c.tokenParams)) {
+        if (RESERVED_FORM_FIELDS.has(field)) issue(['credentials', i, 'tokenParams', field], 'is set by the broker and cannot be overridden');
       }
     }
-    const callerIds = new Set<string>();
-    const keyHashes = new Map<string, string>();
-    config.callers.forEach((caller, i) => {
-      if (callerIds.has(caller.id)) {
-        ctx.addIssue({ code: 'custom', path: ['callers', i, 'id'], message: `duplicate caller id '${caller.id}'` });
-      }
-      callerIds.add(caller.id);
-      for (const field of ['apiKeySha256', 'identityHeaderSha256'] as const) {
-        const hash = caller[field];
-        if (!hash) continue;
-        const other = keyHashes.get(hash);
-        if (other) ctx.addIssue({ code: 'custom', path: ['callers', i, field], message: `the same secret hash is already used by caller '${other}'` });
-        keyHashes.set(hash, caller.id);
-      }
-      if (caller.defaultCredential && !caller.allow.some((a) => a.credential === caller.defaultCredential)) {
-        ctx.addIssue({ code: 'custom', path: ['callers', i, 'defaultCredential'], message: `'${caller.defaultCredential}' is not in this caller's allow list` });
-      }
-      caller.allow.forEach((a, j) => {
-        if (!credentialIds.has(a.credential)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['callers', i, 'allow', j, 'credential'],
-            message: `no credential with id '${a.credential}' is configured`,
-          });
-        }
+    if (c?.provider === 'entra') {
+      c.scopes.forEach((s, j) => {
+        // Entra v2: one resource per request (AADSTS700022, docs/design.md §10.7).
+        if (/\s/.test(s)) issue(['credentials', i, 'scopes', j], 'an entra scope names one resource: <resource>/.default');
       });
+    }
+  });
+  const callerIds = new Set<string>();
+  parts.callerIds.forEach((id, i) => {
+    if (typeof id !== 'string') return;
+    if (callerIds.has(id)) issue(['callers', i, 'id'], `duplicate caller id '${id}'`);
+    callerIds.add(id);
+  });
+  const imds = parts.server?.imdsSidecar;
+  if (parts.server && imds?.enabled) {
+    if (!callerIds.has(imds.caller)) issue(['server', 'imdsSidecar', 'caller'], `no caller with id '${imds.caller}'`);
+    // IMDS has no caller secret: anything that reaches the port gets the caller's tokens.
+    if (!/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(parts.server.host)) {
+      issue(['server', 'imdsSidecar', 'enabled'], `needs a loopback listener (server.host 127.0.0.1), not '${parts.server.host}'`);
+    }
+  }
+  const keyHashes = new Map<string, string>();
+  parts.callers.forEach((caller, i) => {
+    if (!caller) return;
+    for (const field of ['apiKeySha256', 'identityHeaderSha256'] as const) {
+      const hash = caller[field];
+      if (!hash) continue;
+      const other = keyHashes.get(hash);
+      if (other) issue(['callers', i, field], `the same secret hash is already used by caller '${other}'`);
+      keyHashes.set(hash, caller.id);
+    }
+    if (caller.defaultCredential && !caller.allow.some((a) => a.credential === caller.defaultCredential)) {
+      issue(['callers', i, 'defaultCredential'], `'${caller.defaultCredential}' is not in this caller's allow list`);
+    }
+    caller.allow.forEach((a, j) => {
+      if (!credentialIds.has(a.credential)) issue(['callers', i, 'allow', j, 'credential'], `no credential with id '${a.credential}' is configured`);
     });
   });
+  if (parts.cache?.encryptionKeyFile && !parts.cache.redisUrl) {
+    issue(['cache', 'encryptionKeyFile'], 'encrypts tokens at rest in Redis: set cache.redisUrl too (the in-memory cache never leaves the process)');
+  }
+  return issues;
+}
 
 export type BrokerConfig = z.infer<typeof configSchema>;
 export type CredentialConfig = z.infer<typeof credentialSchema>;

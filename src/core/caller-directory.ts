@@ -1,4 +1,4 @@
-// Who the callers are and what each may ask for (DESIGN §4 `callers`, §6 "Security").
+// Who the callers are and what each may ask for (docs/design.md §4.4, §6.4).
 import { hash, timingSafeEqual } from 'node:crypto';
 import type { CallerConfig } from '../config/schema.ts';
 

@@ -121,7 +121,7 @@ export interface IdpErrorDetails {
   httpStatus: number;
 }
 
-/** The IdP answered and refused: not retried, reported with a hint (DESIGN §6 "Failures"). */
+/** The IdP answered and refused: not retried, reported with a hint (docs/design.md §6.3). */
 export class IdpRejected extends BrokerError {
   readonly code = 'idp_rejected';
   readonly status = 502;
@@ -177,5 +177,20 @@ export interface ConfigProblem {
 export class ConfigError extends Error {
   constructor(readonly problems: ConfigProblem[]) {
     super(`configuration is invalid:\n${problems.map((p) => `  ${p.path || '(root)'}: ${p.message}`).join('\n')}`);
+  }
+}
+
+/** A port that cannot be opened at startup (in use, an address this host does not have, privileged). Startup only. */
+export class ListenError extends Error {
+  constructor(
+    /** host:port, e.g. 127.0.0.1:8080 or [::1]:8080. */
+    readonly address: string,
+    /** e.g. 'address already in use (EADDRINUSE)'. */
+    readonly reason: string,
+    /** What the port is for when it is not the API port, e.g. 'for metrics (metrics.port)'. */
+    purpose?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`cannot listen on ${address}${purpose ? ` ${purpose}` : ''}: ${reason}`, options);
   }
 }

@@ -1,4 +1,4 @@
-// The token path (DESIGN §6 "Cache" and "Failures"):
+// The token path (docs/design.md §6.2 and §6.3):
 // - an in-process level in front of the shared cache, so a hit does no I/O;
 // - one exchange per key per process (in-flight map) and per cluster (a lock in the shared cache;
 //   the other replicas wait for the holder's result or failure instead of calling the IdP);
@@ -61,6 +61,23 @@ export interface TokenServiceOptions {
   tickMs?: number;
   observer?: TokenServiceObserver;
 }
+
+/**
+ * Lifetimes (docs/operations.md, "Misbehaving identity providers"): the IdP's expires_in (checked by
+ * the provider: at least 1 s), never past the access token's own `exp`, never more than this cap.
+ * RFC 6749 §5.1 makes expires_in RECOMMENDED: without it, a JWT's `exp` decides, else the fallback.
+ */
+export const MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600;
+export const FALLBACK_LIFETIME_SECONDS = 300;
+/**
+ * At most one exchange per target per interval while a valid token is held. A request whose
+ * min_ttl_seconds that token does not meet, within this interval of its exchange, gets it anyway:
+ * a new exchange would give at most this much more life, and a min_ttl_seconds above what the IdP
+ * issues (expires_in 0-ish, or simply shorter than asked) would otherwise make one exchange per
+ * request. With nothing valid held, the exchange is made: the last token's life (at least 1 s)
+ * spaced it already.
+ */
+export const MIN_EXCHANGE_INTERVAL_MS = 5_000;
 
 /** Entra codes after which a just-rotated certificate is retried once with the previous one (Id.Web does the same). */
 const ROTATION_RETRY_CODES = new Set([700027, 700024, 7000214, 1000502]);
@@ -211,6 +228,12 @@ export class TokenService {
       return this.served(shared, query, 'hit');
     }
     const stale = [local, shared].filter((t): t is CachedToken => !!t && t.expiresAt > now).sort((a, b) => b.expiresAt - a.expiresAt)[0];
+    if (stale && now - stale.obtainedAt < MIN_EXCHANGE_INTERVAL_MS && !this.inflight.has(target.key)) {
+      // Exchanged moments ago (by any replica: obtainedAt travels with the token) and still valid,
+      // only shorter than asked: served as it is (expires_in says so) rather than exchanging again.
+      this.adopt(target.key, stale);
+      return this.served(stale, query, 'hit');
+    }
     try {
       const { token, coalesced } = await this.obtain(target, minTtlMs, stale);
       if (token.expiresAt <= this.clock.now()) {
@@ -220,7 +243,7 @@ export class TokenService {
       if (token.expiresAt - token.obtainedAt < minTtlMs && token.obtainedAt >= now - 1000) {
         this.logger.warn(
           { credentialId: query.credentialId, scope: query.scope, minTtlSeconds: query.minTtlSeconds, lifetimeSeconds: Math.floor((token.expiresAt - token.obtainedAt) / 1000) },
-          'min_ttl_seconds exceeds the lifetime the identity provider gives: every such request makes an exchange',
+          `min_ttl_seconds exceeds the lifetime the identity provider gives: such requests get the token of the last exchange, and exchange again at most every ${MIN_EXCHANGE_INTERVAL_MS / 1000} s`,
         );
       }
       return { ...this.served(token, query, stale ? 'refreshed' : 'miss'), coalesced };
@@ -403,6 +426,7 @@ export class TokenService {
             scope,
             durationMs: this.clock.now() - requestedAt,
             expiresInSeconds: issued.expiresInSeconds,
+            lifetimeSeconds: Math.floor((token.expiresAt - requestedAt) / 1000),
             refreshInSeconds: Math.round((token.refreshAt - requestedAt) / 1000),
           },
           'token exchanged with the identity provider',
@@ -436,7 +460,18 @@ export class TokenService {
   }
 
   private toCached(issued: IssuedToken, requestedAt: number): CachedToken {
-    const lifetimeMs = issued.expiresInSeconds * 1000;
+    const statedSeconds = issued.expiresInSeconds ?? (issued.expiresAtMs !== undefined ? MAX_TOKEN_LIFETIME_SECONDS : FALLBACK_LIFETIME_SECONDS);
+    const expiresAt = Math.min(requestedAt + Math.min(statedSeconds, MAX_TOKEN_LIFETIME_SECONDS) * 1000, issued.expiresAtMs ?? Infinity);
+    if (issued.expiresAtMs !== undefined && expiresAt - requestedAt < 1000) {
+      const exp = Math.abs(issued.expiresAtMs) < 8.64e15 ? new Date(issued.expiresAtMs).toISOString() : `${issued.expiresAtMs / 1000} s`;
+      throw new IdpRejected(
+        `the identity provider issued an access token whose exp (${exp}) is already past, or within a second`,
+        { error: 'invalid_response', errorDescription: `access token exp ${exp}`, httpStatus: 200 },
+        `the token's exp is ${exp} by the broker's clock: check the clocks of the broker and the IdP (NTP), and the token lifetime configured at the IdP`,
+        'invalid_response',
+      );
+    }
+    const lifetimeMs = expiresAt - requestedAt;
     const refreshInMs = issued.refreshInSeconds !== undefined ? Math.min(issued.refreshInSeconds * 1000, lifetimeMs) : lifetimeMs * this.options.refreshAheadRatio;
     return {
       accessToken: issued.accessToken,

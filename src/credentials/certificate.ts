@@ -7,7 +7,7 @@ import forge from 'node-forge';
 import type { CertificateConfig } from '../config/schema.ts';
 import { computeThumbprints, type Thumbprints } from './thumbprints.ts';
 
-/** jsonwebtoken refuses RSA keys under 2048 bits and Entra answers AADSTS50032 WeakRsaKey (reference §1.5). */
+/** jsonwebtoken refuses RSA keys under 2048 bits and Entra answers AADSTS50032 WeakRsaKey (docs/design.md §10.5). */
 export const MIN_RSA_BITS = 2048;
 
 export type KeyType = 'rsa' | 'ec';

@@ -1,5 +1,5 @@
 // Builds and signs the client assertion of RFC 7523 §3 / OIDC Core §9 private_key_jwt, with the
-// header and claims each IdP expects (DESIGN §6 "Assertions", reference §1).
+// header and claims each IdP expects (docs/design.md §6.1, §10, §13).
 import { randomUUID } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { AUTH0_ASSERTION_LIFETIME_SECONDS, DEFAULT_ASSERTION_LIFETIME_SECONDS, type AssertionConfig, type OidcPreset, type SigningAlgorithm } from '../config/schema.ts';
@@ -38,7 +38,7 @@ export interface AssertionClaims {
 
 /**
  * Defaults per IdP: Entra documents PS256 + x5t#S256 (what MSAL sends since 2024) and keeps
- * RS256 + x5t (SHA-1) as the fallback (reference §1.1, §4.1); generic OIDC servers expect RS256 or ES256.
+ * RS256 + x5t (SHA-1) as the fallback (docs/design.md §10.1, §10.9); generic OIDC servers expect RS256 or ES256.
  * Throws with a message naming the field when the algorithm does not fit the key.
  */
 export function resolveAssertionProfile(provider: 'entra' | 'oidc', config: AssertionConfig, keyType: KeyType, preset?: OidcPreset): AssertionProfile {

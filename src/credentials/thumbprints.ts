@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 /**
  * Certificate thumbprints in every form an IdP or a portal shows them.
  * RFC 7515 §4.1.7/§4.1.8: x5t and x5t#S256 are base64url of the *binary* digest of the DER —
- * not of the hex string (the ADAL regression behind "invalid signature", reference §1.1).
+ * not of the hex string (the ADAL regression behind "invalid signature", docs/design.md §10.1).
  */
 export interface Thumbprints {
   /** Upper-case hex SHA-1, as the Azure portal lists it. */

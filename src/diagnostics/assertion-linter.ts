@@ -1,6 +1,6 @@
 // Lints a client assertion against the rules of the IdP it is meant for. Pure and offline: it reads
 // the text it is given, checks the signature only against a certificate the caller hands in, and
-// never sends the assertion (or anything from the request) anywhere (DESIGN §5).
+// never sends the assertion (or anything from the request) anywhere (docs/design.md §5.4).
 import { show, type CheckedCertificate, type Finding, type LintContext, type Severity, type Verdict } from './assertion-rule.ts';
 import { rulesFor } from './assertion-rules.ts';
 import { resolveTarget, type AssertionTarget, type TargetInput } from './assertion-target.ts';

@@ -1,4 +1,4 @@
-// The vocabulary of the assertion lint (DESIGN §5 "Diagnostics"): what a rule is, what it sees and
+// The vocabulary of the assertion lint (docs/design.md §5.4): what a rule is, what it sees and
 // what it reports. Rules live in ./rules/, the catalogue that lists them in ./assertion-rules.ts.
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { Thumbprints } from '../credentials/thumbprints.ts';
@@ -10,7 +10,7 @@ export type IdpKind = (typeof IDP_KINDS)[number];
 
 export type Severity = 'error' | 'warning' | 'info';
 
-/** One finding, exactly the contract's shape (DESIGN §5). */
+/** One finding, exactly the contract's shape (docs/design.md §5.4). */
 export interface Finding {
   id: string;
   severity: Severity;

@@ -1,13 +1,13 @@
 // Where an assertion is going: which IdP, which token endpoint, which `aud` it must carry. Decided
 // from what the engineer gives (token endpoint, provider, client id, a configured credential) or,
 // failing that, from the assertion's own `aud`. Pure: nothing here makes a network call, so a URL
-// that came with a request is only ever parsed, never fetched (DESIGN §5).
+// that came with a request is only ever parsed, never fetched (docs/design.md §5.4).
 import { CLOUDS, type Cloud } from '../config/schema.ts';
 import { ENTRA_CLOUDS } from '../providers/entra-clouds.ts';
 import type { IdpKind } from './assertion-rule.ts';
 import { IDP_PROFILES } from './idp-profiles.ts';
 
-/** Segments that are not a tenant: certificate assertions there fail with AADSTS700023 (reference §1.3 [I2]). */
+/** Segments that are not a tenant: certificate assertions there fail with AADSTS700023 (docs/design.md §10.3). */
 export const ENTRA_MULTI_TENANT_SEGMENTS = new Set(['common', 'organizations', 'consumers']);
 
 export interface EntraUrl {
@@ -72,7 +72,7 @@ export function parseUrl(value: unknown): URL | undefined {
   }
 }
 
-/** Known Entra login hosts and their aliases, per cloud (reference §1.3, §3.3). */
+/** Known Entra login hosts and their aliases, per cloud (docs/design.md §10.3, §10.8). */
 function entraHostInfo(host: string): { canonicalHost: string; alias: boolean; clouds: Cloud[] } | undefined {
   const clouds = CLOUDS.filter((c) => {
     const cloud = ENTRA_CLOUDS[c];
@@ -147,7 +147,7 @@ export function issuerOf(idp: IdpKind, tokenEndpoint: string): string | undefine
       return custom ? `${u.origin}${custom[1]}` : undefined;
     }
     case 'auth0':
-      // Auth0: the tenant (or custom domain) URL with a trailing slash (reference peer-systems, rules table).
+      // Auth0: the tenant (or custom domain) URL with a trailing slash (docs/design.md §13.3).
       return `${u.origin}/`;
     default:
       return undefined;

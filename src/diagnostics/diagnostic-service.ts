@@ -1,4 +1,4 @@
-// DiagnosticService (DESIGN §2, §5): lints a pasted assertion, explains a pasted IdP error, shows
+// DiagnosticService (docs/design.md §2.3, §5.4): lints a pasted assertion, explains a pasted IdP error, shows
 // what the broker would send for a configured credential, and runs one live probe. It never returns
 // a token, an assertion's signature or key material, never logs what was pasted, and never fetches a
 // URL that came with a request: the only network calls are the probe's exchange and the discovery of
@@ -215,7 +215,7 @@ export class DiagnosticService {
               id: 'probe.certificate_in_use',
               severity: 'info',
               claim: 'certificate',
-              // The portal lists the SHA-1 hex; Entra echoes it as "Thumbprint of key used by client" (reference §2).
+              // The portal lists the SHA-1 hex; Entra echoes it as "Thumbprint of key used by client" (docs/design.md §11.1).
               message: `the broker signed with certificate ${cert.leaf.subject.replace(/\n/g, ', ')}, SHA-1 thumbprint ${cert.thumbprints.sha1Hex} (as the Azure portal lists it), valid until ${cert.notAfter.toISOString()}: compare it with the certificates registered for client ${c.clientId}`,
               actual: cert.thumbprints.sha1Hex,
             },

@@ -1,9 +1,21 @@
 // Explains a pasted IdP error: Entra JSON (error_codes) or text with AADSTS numbers, Keycloak's
 // error strings, Okta's errorCode/errorSummary bodies, Auth0 error/error_description bodies, Power BI
-// answers, and plain RFC 6749 §5.2 errors. Only parses: nothing in the text is followed or fetched.
+// answers, and plain RFC 6749 §5.2 errors, also without their codes: an Entra message without its
+// AADSTS prefix, or a bare invalid_client. Only parses: nothing in the text is followed or fetched.
+import { scrubSecrets } from '../providers/scrub-secrets.ts';
 import type { IdpKind } from './assertion-rule.ts';
 import { rulesLeadingTo } from './assertion-rules.ts';
-import { TEXT_PATTERN_CATALOGUE, explainAadsts, explainOAuthError, type IdpErrorExplanation } from './idp-error-catalogue.ts';
+import {
+  TEXT_PATTERN_CATALOGUE,
+  aadstsCodesByMessage,
+  containsMessage,
+  explainAadsts,
+  explainOAuthError,
+  normalizeMessage,
+  oauthErrorCodeIn,
+  type IdpErrorExplanation,
+  type IdpFamily,
+} from './idp-error-catalogue.ts';
 
 export type ErrorSource = 'entra' | 'keycloak' | 'okta' | 'auth0' | 'powerbi' | 'oauth';
 
@@ -17,6 +29,10 @@ export interface ErrorExplanation {
   claim?: string;
   /** Assertion lint rules whose breach leads to this error. */
   rules?: string[];
+  /** 'message' when recognised by the IdP's wording alone (the text carried no code). */
+  matched_by?: 'message';
+  /** For a plain OAuth error: what it usually means at each IdP family. */
+  per_idp?: { idp: IdpFamily; cause: string; fix: string }[];
 }
 
 export interface ParsedIdpError {
@@ -40,10 +56,8 @@ const MAX_ECHO = 2000;
 /** AADSTS70002 only wraps the real reason; it goes last. */
 const WRAPPER_CODES = new Set([70002]);
 
-/** Removes anything shaped like a compact JWS from text we echo, in case a token or assertion was pasted along. */
-export function scrubJws(text: string): string {
-  return text.replace(/eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g, '[JWT removed]');
-}
+/** Removes anything shaped like a JWS, a token or a secret from text we echo, in case one was pasted along. */
+export const scrubJws = scrubSecrets;
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' && v.trim() !== '' ? scrubJws(v.trim()).slice(0, MAX_ECHO) : undefined;
@@ -96,14 +110,18 @@ export function explainIdpError(input: string | ParsedIdpError): ErrorExplainRes
   const parsed: ParsedIdpError = typeof input === 'string' ? parse(input) : { ...input, error_description: input.error_description ? str(input.error_description) : undefined };
   const explanations: ErrorExplanation[] = [];
 
-  // Entra: error_codes first, then AADSTS numbers anywhere in the text, wrappers last.
+  // Entra: error_codes first, then AADSTS numbers anywhere in the text, wrappers last. Entra's
+  // messages count only when the text has no code at all (Microsoft: branch on error_codes, not on
+  // the description, https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
+  const normalized = normalizeMessage(text);
   const codes = [...(parsed.error_codes ?? []), ...[...text.matchAll(/AADSTS(\d{5,8})/g)].map((m) => Number(m[1]))];
-  const unique = [...new Set(codes)].sort((a, b) => Number(WRAPPER_CODES.has(a)) - Number(WRAPPER_CODES.has(b)));
+  const byMessage = codes.length === 0 ? aadstsCodesByMessage(normalized) : [];
+  const unique = [...new Set([...codes, ...byMessage])].sort((a, b) => Number(WRAPPER_CODES.has(a)) - Number(WRAPPER_CODES.has(b)));
   for (const code of unique) {
     const known = explainAadsts(code);
     explanations.push(
       known
-        ? fromCatalogue(`AADSTS${code}`, 'entra', known, 'entra')
+        ? { ...fromCatalogue(`AADSTS${code}`, 'entra', known, 'entra'), ...(byMessage.includes(code) ? { matched_by: 'message' as const } : {}) }
         : {
             code: `AADSTS${code}`,
             source: 'entra',
@@ -113,18 +131,33 @@ export function explainIdpError(input: string | ParsedIdpError): ErrorExplainRes
           },
     );
   }
-  if (parsed.error_codes === undefined && unique.length > 0) parsed.error_codes = unique;
+  // Codes found by their message were not in the text: they are not reported as parsed.
+  if (parsed.error_codes === undefined && codes.length > 0) parsed.error_codes = unique;
 
   for (const entry of TEXT_PATTERN_CATALOGUE) {
-    if (!entry.match.test(text)) continue;
+    if (!entry.match?.test(text) && !containsMessage(normalized, entry.messages)) continue;
     const idp: IdpKind | undefined = entry.idp === 'powerbi' ? undefined : entry.idp;
     explanations.push(fromCatalogue(entry.code, entry.idp, entry, idp));
   }
 
-  if (explanations.length === 0 && parsed.error) {
-    const oauth = explainOAuthError(parsed.error);
-    // No rule list here: every rule of every OIDC IdP ends in invalid_client, which says nothing.
-    if (oauth) explanations.push({ code: parsed.error, source: 'oauth', title: oauth.title, cause: oauth.cause, fix: oauth.fix, claim: oauth.claim });
+  if (explanations.length === 0) {
+    // A JSON error field, else a bare code in the text ("invalid_client", "error=invalid_grant").
+    const error = [parsed.error, oauthErrorCodeIn(text)].find((e) => e !== undefined && explainOAuthError(e) !== undefined);
+    const oauth = error ? explainOAuthError(error) : undefined;
+    if (error && oauth) {
+      parsed.error ??= error;
+      const perIdp = Object.entries(oauth.perIdp ?? {}).map(([idp, note]) => ({ idp: idp as IdpFamily, ...note }));
+      // No rule list here: every rule of every OIDC IdP ends in invalid_client, which says nothing.
+      explanations.push({
+        code: error,
+        source: 'oauth',
+        title: oauth.title,
+        cause: oauth.cause,
+        fix: oauth.fix,
+        claim: oauth.claim,
+        ...(perIdp.length > 0 ? { per_idp: perIdp } : {}),
+      });
+    }
   }
   const { errorCode: _errorCode, ...rest } = parsed as ParsedIdpError & { errorCode?: string };
   const clean = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as ParsedIdpError;

@@ -1,7 +1,6 @@
-// What each IdP accepts in a client assertion, as far as the references say (reference
-// "peer-systems-and-user-pains.md", table "Assertion rules by IdP"; "entra-assertions-and-managed-
-// identity.md" §1). Where a value is not documented, the comment says so and the rules that use it
-// phrase their findings as warnings, not as certainties.
+// What each IdP accepts in a client assertion, as far as its documentation says (docs/design.md
+// §13, table of assertion rules by IdP; §10 for Entra). Where a value is not documented, the comment
+// says so and the rules that use it phrase their findings as warnings, not as certainties.
 import type { IdpKind } from './assertion-rule.ts';
 
 export interface IdpProfile {
@@ -28,15 +27,15 @@ export const IDP_PROFILES: Readonly<Record<IdpKind, IdpProfile>> = {
   entra: {
     kind: 'entra',
     name: 'Entra ID',
-    // PS256 (current doc) and RS256 (older doc, MSAL fallback); ES256 → AADSTS5002738 (reference §1.1).
+    // PS256 (current doc) and RS256 (older doc, MSAL fallback); ES256 → AADSTS5002738 (docs/design.md §10.1, §10.5).
     algorithms: ['PS256', 'RS256'],
-    // Undocumented (reference §1.4 "Open points"); 5 min is the usual Microsoft identity leeway.
+    // Undocumented (docs/design.md §10.4, §10.11); 5 min is the usual Microsoft identity leeway.
     skewSeconds: 300,
     skewDocumented: false,
-    // "keep it short - 5-10 minutes after nbf at most … doesn't place restrictions on the exp time" (reference §1.2).
+    // "keep it short - 5-10 minutes after nbf at most … doesn't place restrictions on the exp time" (docs/design.md §10.2).
     maxLifetimeSeconds: 600,
     lifetimeEnforced: false,
-    // Documented as "a GUID, unique"; MSAL reuses assertions, so Entra does not enforce one-time use (reference §1.2).
+    // Documented as "a GUID, unique"; MSAL reuses assertions, so Entra does not enforce one-time use (docs/design.md §10.2).
     jti: 'recommended',
     jtiSingleUse: false,
     clientAuthError: 'invalid_client',
@@ -44,11 +43,11 @@ export const IDP_PROFILES: Readonly<Record<IdpKind, IdpProfile>> = {
   keycloak: {
     kind: 'keycloak',
     name: 'Keycloak',
-    // Any asymmetric alg, or exactly the client's token_endpoint_auth_signing_alg; none/HS rejected (reference peer-systems §9).
+    // Any asymmetric alg, or exactly the client's token_endpoint_auth_signing_alg; none/HS rejected (docs/design.md §13.1).
     algorithms: ASYMMETRIC,
     skewSeconds: 15,
     skewDocumented: true,
-    // The limit is on the assertion's age (client setting), not its lifetime (reference peer-systems §9).
+    // The limit is on the assertion's age (client setting), not its lifetime (docs/design.md §13.1).
     maxLifetimeSeconds: 600,
     lifetimeEnforced: false,
     jti: 'required',

@@ -1,6 +1,6 @@
 // What a probe may show of the access token it obtained: a fixed set of claims, decoded without
 // verification, never the token or its signature; and what those claims mean, above all for Power
-// BI service principals (reference "entra-assertions-and-managed-identity.md" §3.3 and §6).
+// BI service principals (docs/design.md §10.8 and §10.10).
 import type { Cloud } from '../config/schema.ts';
 import { CLOUDS } from '../config/schema.ts';
 import { ENTRA_CLOUDS } from '../providers/entra-clouds.ts';
@@ -48,7 +48,7 @@ export function decodeTokenClaims(token: string): DecodedTokenClaims {
   return { format: 'jwt', claims: Object.fromEntries(SHOWN_TOKEN_CLAIMS.filter((c) => all[c] !== undefined).map((c) => [c, all[c]])) };
 }
 
-/** Power BI REST API root per cloud (reference §3.3). */
+/** Power BI REST API root per cloud (docs/design.md §10.8). */
 export const POWERBI_API_ROOTS: Readonly<Record<Cloud, string>> = {
   public: 'https://api.powerbi.com/',
   usgov: 'https://api.powerbigov.us/',
@@ -96,7 +96,7 @@ export function tokenFindings(decoded: DecodedTokenClaims, expect: TokenExpectat
       id: 'token.lifetime',
       severity: 'info',
       claim: 'exp',
-      // Entra: "a random value ranging between 60-90 minutes" (reference §3.2, [D6]).
+      // Entra: "a random value ranging between 60-90 minutes" (docs/design.md §10.7).
       message: `the token expires in ${minutes} min (${new Date(exp * 1000).toISOString()})${expect.provider === 'entra' ? '; Entra picks 60–90 min at random' : ''}`,
     });
   }
@@ -144,7 +144,7 @@ export function tokenFindings(decoded: DecodedTokenClaims, expect: TokenExpectat
         id: 'powerbi.wrong_cloud',
         severity: 'error',
         claim: 'aud',
-        // GCC keeps the commercial login host but a gov resource (reference §3.3).
+        // GCC keeps the commercial login host but a gov resource (docs/design.md §10.8).
         message: `the token is for the Power BI of another cloud than the credential's (${cloud}): ${POWERBI_API_ROOTS[cloud]} answers 401/403 to it`,
         expected: cloudResource,
         actual: auds.join(' '),
@@ -157,7 +157,7 @@ export function tokenFindings(decoded: DecodedTokenClaims, expect: TokenExpectat
         id: 'powerbi.roles_empty',
         severity: 'info',
         claim: 'roles',
-        // Reference §6.1: "avoid adding permissions. They're never used"; access comes from tenant settings + workspace roles.
+        // docs/design.md §10.10: "avoid adding permissions. They're never used"; access comes from tenant settings + workspace roles.
         message:
           'roles is empty: normal for a Power BI service principal. Power BI ignores Entra API permissions for service principals; what grants access is the tenant setting "Service principals can use Fabric APIs" (formerly "Allow service principals to use Power BI APIs", for a security group containing the service principal) and membership of each workspace (Member or Admin). If the API answers 401 PowerBINotAuthorizedException with this token, one of those is missing.',
       });
@@ -166,7 +166,7 @@ export function tokenFindings(decoded: DecodedTokenClaims, expect: TokenExpectat
         id: 'powerbi.roles_present',
         severity: 'warning',
         claim: 'roles',
-        // Reference §6.1 [D11]: read-only admin APIs refuse apps with admin-consent-required Power BI permissions.
+        // docs/design.md §10.10: read-only admin APIs refuse apps with admin-consent-required Power BI permissions.
         message: `the token carries application roles (${roles.join(', ')}): Power BI does not use them, and the read-only admin APIs refuse a service principal whose app has admin-consent Power BI permissions`,
         actual: roles.join(' '),
         fix: 'remove the Power BI API permissions from the app registration unless something else needs them',

@@ -1,4 +1,7 @@
-// The OpenAPI 3.1 description of every route (DESIGN §5). Tests validate real responses against it.
+// The OpenAPI 3.1 description of every route: components here, paths from the route table.
+// Tests validate real responses against it.
+import { problemResponse } from './openapi-parts.ts';
+import { ROUTES, type RouteSpec } from './route-table.ts';
 
 const problem = {
   type: 'object',
@@ -43,10 +46,21 @@ const finding = {
   },
 } as const;
 
-const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
-const json = (description: string, schema: object) => ({ description, content: { 'application/json': { schema } } });
-const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [String(s), { $ref: `#/components/responses/Problem${s}` }]));
-const security = [{ callerKey: [] }, { callerJwt: [] }];
+/**
+ * The table's rows as OpenAPI paths: `:id` becomes `{id}`, and each path parameter is documented
+ * from the path itself, so the two cannot disagree.
+ */
+function pathsFrom(routes: readonly RouteSpec[]): Record<string, Record<string, unknown>> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    const names = [...route.path.matchAll(/:(\w+)/g)].map((m) => m[1]!);
+    const params = names.map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
+    const given = (route.operation.parameters as unknown[] | undefined) ?? [];
+    const operation = params.length > 0 ? { ...route.operation, parameters: [...params, ...given] } : route.operation;
+    (paths[route.path.replace(/:(\w+)/g, '{$1}')] ??= {})[route.method.toLowerCase()] = operation;
+  }
+  return paths;
+}
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -247,88 +261,5 @@ export const openApiDocument = {
       ].map(([status, text]) => [`Problem${status}`, problemResponse(text as string)]),
     ),
   },
-  paths: {
-    '/v1/token': {
-      post: {
-        summary: 'Get an access token for a credential',
-        security,
-        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/TokenRequest' } } } },
-        responses: { '200': json('the token (Cache-Control: no-store)', { $ref: '#/components/schemas/TokenResponse' }), ...errors(400, 401, 403, 404, 405, 413, 415, 429, 502, 503) },
-      },
-    },
-    '/v1/credentials': {
-      get: { summary: 'Credentials this caller may use', security, responses: { '200': json('the list', { $ref: '#/components/schemas/CredentialList' }), ...errors(401, 429) } },
-    },
-    '/msi/token': {
-      get: {
-        summary: 'Managed-identity protocol (App Service flavour, api-version 2019-08-01)',
-        security: [{ identityHeader: [] }],
-        parameters: [
-          { name: 'resource', in: 'query', required: true, schema: { type: 'string' } },
-          { name: 'api-version', in: 'query', required: true, schema: { enum: ['2019-08-01', '2017-09-01'] } },
-          { name: 'client_id', in: 'query', required: false, schema: { type: 'string' } },
-        ],
-        responses: {
-          '200': json('the token, every value a string', { $ref: '#/components/schemas/ManagedIdentityToken' }),
-          default: json('an error in the shape Azure SDKs parse', { $ref: '#/components/schemas/ManagedIdentityError' }),
-        },
-      },
-    },
-    '/metadata/identity/oauth2/token': {
-      get: {
-        summary: 'IMDS flavour for one configured caller (sidecar mode, loopback only; off by default)',
-        parameters: [
-          { name: 'Metadata', in: 'header', required: true, schema: { const: 'true' } },
-          { name: 'resource', in: 'query', required: true, schema: { type: 'string' } },
-          { name: 'api-version', in: 'query', required: true, schema: { type: 'string' } },
-        ],
-        responses: {
-          '200': json('the token', { $ref: '#/components/schemas/ManagedIdentityToken' }),
-          default: json('an error in the shape Azure SDKs parse', { $ref: '#/components/schemas/ManagedIdentityError' }),
-        },
-      },
-    },
-    '/v1/diagnostics/assertion': {
-      post: {
-        summary: 'Check a pasted client assertion against the IdP rules (never sent anywhere)',
-        security,
-        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/AssertionCheckRequest' } } } },
-        responses: { '200': json('findings', { $ref: '#/components/schemas/AssertionCheck' }), ...errors(400, 401, 403, 404, 413, 415, 429) },
-      },
-    },
-    '/v1/diagnostics/credentials/{id}': {
-      get: {
-        summary: 'Certificate facts, token endpoint and the unsigned assertion the broker would send',
-        security,
-        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-        responses: { '200': json('the view', { $ref: '#/components/schemas/CredentialView' }), ...errors(400, 401, 403, 404, 429) },
-      },
-    },
-    '/v1/diagnostics/credentials/{id}/probe': {
-      post: {
-        summary: 'One live exchange bypassing the cache; decoded claims or the IdP error explained, never the token',
-        security,
-        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-        responses: { '200': json('the outcome', { $ref: '#/components/schemas/ProbeResult' }), ...errors(400, 401, 403, 404, 429) },
-      },
-    },
-    '/v1/diagnostics/explain': {
-      post: {
-        summary: 'Explain a pasted IdP error (AADSTS codes, Keycloak, Okta, Auth0)',
-        security,
-        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['error'], properties: { error: {} } } } } },
-        responses: { '200': json('the explanation', { $ref: '#/components/schemas/ExplainResult' }), ...errors(400, 401, 403, 413, 415, 429) },
-      },
-    },
-    '/diagnostics': { get: { summary: 'The diagnostics page for engineers', responses: { '200': { description: 'HTML', content: { 'text/html': {} } } } } },
-    '/livez': { get: { summary: 'The process is up', responses: { '200': json('up', { $ref: '#/components/schemas/Liveness' }) } } },
-    '/readyz': {
-      get: {
-        summary: 'Config loaded, certificates valid, cache state',
-        responses: { '200': json('ready (ok or degraded)', { $ref: '#/components/schemas/Readiness' }), '503': json('not ready', { $ref: '#/components/schemas/Readiness' }) },
-      },
-    },
-    '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition', content: { 'text/plain': {} } } } } },
-    '/openapi.json': { get: { summary: 'This document', responses: { '200': json('OpenAPI 3.1', { type: 'object' }) } } },
-  },
+  paths: pathsFrom(ROUTES),
 } as const;

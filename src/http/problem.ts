@@ -1,5 +1,5 @@
 // The only writer of error responses: RFC 9457 application/problem+json with the contract's
-// fields (DESIGN §5). Detail is shown only for errors that are safe to expose.
+// fields (docs/design.md §5.1). Detail is shown only for errors that are safe to expose.
 import type { Response } from 'express';
 import {
   BrokerError,

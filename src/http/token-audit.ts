@@ -19,7 +19,7 @@ export function tokenHash(token: string): string {
   return value;
 }
 
-/** One audit line per token served, whatever the route (DESIGN §6 "Security"). Never the token. */
+/** One audit line per token served, whatever the route (docs/design.md §6.4). Never the token. */
 export function auditTokenServed(logger: Logger, requestId: string, callerId: string, served: ServedToken, route: string): void {
   logger.info(
     {

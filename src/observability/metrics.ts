@@ -84,7 +84,7 @@ export class BrokerMetrics implements TokenServiceObserver {
     });
     new Gauge({
       name: 'token_broker_redis_up',
-      help: '1 when the shared Redis cache is reachable, 0 when the broker serves from memory (absent without Redis).',
+      help: '1 when the shared Redis cache is usable (connected, answering in time, accepting writes), 0 when the broker serves from memory (absent without Redis).',
       registers,
       collect() {
         const up = sources.redisUp();

@@ -1,4 +1,4 @@
-// Entra login hosts and Power BI resources per cloud (reference §3.3, from the Power BI
+// Entra login hosts and Power BI resources per cloud (docs/design.md §10.8, from the Power BI
 // national-clouds page). GCC ("usgov") keeps the commercial login host but a gov resource.
 import type { Cloud } from '../config/schema.ts';
 

@@ -1,6 +1,6 @@
 // Entra ID v2 through msal-node's ConfidentialClientApplication. The assertion comes from our own
 // signer through the clientAssertion callback, so header, claims and a fresh jti are ours
-// (reference "local IdPs" §2c: MSAL's clientCertificate reuses one jti for 10 minutes).
+// (docs/design.md §8.3: MSAL's clientCertificate reuses one jti for 10 minutes).
 import {
   ConfidentialClientApplication,
   type INetworkModule,
@@ -8,17 +8,19 @@ import {
   type NetworkResponse,
 } from '@azure/msal-node';
 import type { EntraCredentialConfig } from '../config/schema.ts';
-import { IdpUnavailable, InternalError } from '../core/errors.ts';
+import { InternalError } from '../core/errors.ts';
 import type { ClientAssertionSigner } from '../credentials/client-assertion-signer.ts';
 import { ENTRA_CLOUDS } from './entra-clouds.ts';
-import { DEFAULT_RETRY_AFTER_SECONDS, translateErrorResponse } from './oauth-error.ts';
-import { parseTokenResponse } from './token-endpoint-client.ts';
+import { outboundRequest } from '../net/outbound-request.ts';
+import { translateErrorResponse } from './oauth-error.ts';
+import { MAX_IDP_BODY_BYTES, parseJsonBody, parseTokenResponse, transportError } from './token-endpoint-client.ts';
 import type { IssuedToken, TokenEndpointDescription, TokenProvider, TokenRequest } from './token-provider.ts';
 
 const IDP_NAME = 'Entra ID';
 
 /**
- * One network module per exchange: it applies our timeout, and keeps the raw answer so that the
+ * One network module per exchange: every call msal-node makes goes through the broker's outbound
+ * request (one deadline for the whole call, a bounded body), and the raw answer is kept so that the
  * IdP's own error body (error_codes, trace_id) and expires_in/refresh_in reach us untouched.
  */
 class ExchangeNetworkModule implements INetworkModule {
@@ -39,28 +41,14 @@ class ExchangeNetworkModule implements INetworkModule {
     return this.send<T>('POST', url, options);
   }
 
-  private async send<T>(method: string, url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {
+  private async send<T>(method: 'GET' | 'POST', url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {
     this.urls.push(url);
-    const timeout = AbortSignal.timeout(this.timeoutMs);
     try {
-      const res = await fetch(url, {
-        method,
-        headers: options?.headers,
-        body: options?.body,
-        signal: this.signal ? AbortSignal.any([timeout, this.signal]) : timeout,
-        redirect: 'error',
-      });
-      const text = await res.text();
-      let body: unknown = {};
-      try {
-        body = JSON.parse(text);
-      } catch {
-        body = {};
-      }
-      const headers = Object.fromEntries(res.headers);
-      this.lastResponse = { status: res.status, headers, body };
+      const res = await outboundRequest(url, { method, headers: options?.headers, body: options?.body, timeoutMs: this.timeoutMs, maxBodyBytes: MAX_IDP_BODY_BYTES, signal: this.signal });
+      const body = parseJsonBody(res.body) ?? {};
+      this.lastResponse = { status: res.status, headers: res.headers, body };
       // MSAL expects non-2xx answers returned, not thrown.
-      return { status: res.status, headers, body: body as T };
+      return { status: res.status, headers: res.headers, body: body as T };
     } catch (err) {
       this.transportFailure = err;
       throw err;
@@ -83,7 +71,7 @@ export class EntraMsalProvider implements TokenProvider {
     this.origin = host.origin;
     this.knownAuthority = host.host;
     // MSAL insists on an https authority; the token endpoint it POSTs to comes from the pinned
-    // metadata, so a plain-http test host works and MSAL makes no discovery call (reference §2a).
+    // metadata, so a plain-http test host works and MSAL makes no discovery call (docs/design.md §8.3).
     this.authority = `https://${host.host}/${config.tenantId}`;
     this.tokenEndpoint = `${this.origin}/${config.tenantId}/oauth2/v2.0/token`;
     this.authorityMetadata = JSON.stringify({
@@ -96,7 +84,7 @@ export class EntraMsalProvider implements TokenProvider {
   }
 
   async describeEndpoint(): Promise<TokenEndpointDescription> {
-    // Entra: aud = the exact, tenant-specific token URL posted to (reference §1.3).
+    // Entra: aud = the exact, tenant-specific token URL posted to (docs/design.md §10.3).
     return { tokenEndpoint: this.tokenEndpoint, audience: this.tokenEndpoint };
   }
 
@@ -131,13 +119,14 @@ export class EntraMsalProvider implements TokenProvider {
     if (raw && (raw.status < 200 || raw.status >= 300)) {
       return translateErrorResponse(raw.status, raw.body, raw.headers['retry-after'], IDP_NAME);
     }
-    if (network.transportFailure) {
-      const name = (network.transportFailure as Error).name;
-      return new IdpUnavailable(
-        `${IDP_NAME}: request to ${this.origin} ${name === 'TimeoutError' ? `timed out after ${this.config.timeoutMs} ms` : 'failed (network error)'}`,
-        DEFAULT_RETRY_AFTER_SECONDS,
-        { cause: network.transportFailure },
-      );
+    if (network.transportFailure) return transportError(network.transportFailure, IDP_NAME);
+    if (raw) {
+      // A 2xx that msal-node refused to turn into a token: say what is wrong with it, as the other providers do.
+      try {
+        parseTokenResponse(raw.body, IDP_NAME);
+      } catch (unusable) {
+        return unusable as Error;
+      }
     }
     return new InternalError(`msal-node failed before calling ${IDP_NAME}: ${(err as { errorCode?: string }).errorCode ?? 'unknown error'}`, { cause: err });
   }

@@ -1,5 +1,5 @@
 // Entra ID v1 endpoint (/{tenant}/oauth2/token with resource=): a direct form POST, since msal-node
-// speaks only v2. expires_in arrives as a string here (reference §3.2).
+// speaks only v2. expires_in arrives as a string here (docs/design.md §10.7).
 import type { EntraCredentialConfig } from '../config/schema.ts';
 import type { ClientAssertionSigner } from '../credentials/client-assertion-signer.ts';
 import { ENTRA_CLOUDS, resourceOfScope } from './entra-clouds.ts';

@@ -2,6 +2,7 @@
 // Entra's error_codes / trace_id / correlation_id.
 import { IdpRejected, IdpUnavailable, type IdpErrorDetails } from '../core/errors.ts';
 import { explainAadsts, explainOAuthError } from '../diagnostics/idp-error-catalogue.ts';
+import { scrubSecrets } from './scrub-secrets.ts';
 
 /** When the IdP gives no Retry-After on a 5xx / 429, callers are told to come back after this. */
 export const DEFAULT_RETRY_AFTER_SECONDS = 5;
@@ -17,8 +18,9 @@ export function parseRetryAfter(value: string | null | undefined, nowMs: number 
   return Math.min(Math.max(0, Math.ceil((date - nowMs) / 1000)), MAX_RETRY_AFTER_SECONDS);
 }
 
+/** Every string from an IdP error body is scrubbed here, where it enters: an IdP that echoes the request may quote the client assertion. */
 function asString(v: unknown): string | undefined {
-  return typeof v === 'string' && v.length > 0 ? v.slice(0, 2000) : undefined;
+  return typeof v === 'string' && v.length > 0 ? scrubSecrets(v.slice(0, 4000)).slice(0, 2000) : undefined;
 }
 
 export function parseIdpErrorBody(body: unknown, httpStatus: number): IdpErrorDetails {

@@ -1,8 +1,10 @@
 // Generic OAuth 2.0 client credentials with private_key_jwt (RFC 7523 §2.2, OIDC Core §9), with
-// presets for the audience each IdP requires (reference "peer systems", assertion rules by IdP).
+// presets for the audience each IdP requires (docs/design.md §13, assertion rules by IdP).
 import type { OidcCredentialConfig, OidcPreset } from '../config/schema.ts';
 import { IdpRejected } from '../core/errors.ts';
 import type { ClientAssertionSigner } from '../credentials/client-assertion-signer.ts';
+import type { Logger } from '../observability/logger.ts';
+import { scrubSecrets } from './scrub-secrets.ts';
 import { getJson, postTokenRequest } from './token-endpoint-client.ts';
 import type { IssuedToken, TokenEndpointDescription, TokenProvider, TokenRequest } from './token-provider.ts';
 
@@ -36,10 +38,12 @@ export function audienceFor(preset: OidcPreset, tokenEndpoint: string, issuer: s
 export class OidcClientCredentialsProvider implements TokenProvider {
   private readonly idpName: string;
   private discovery?: Promise<{ tokenEndpoint: string; issuer?: string }>;
+  private warnedOtherHost = false;
 
   constructor(
     private readonly config: OidcCredentialConfig,
     private readonly signer: ClientAssertionSigner,
+    private readonly logger?: Logger,
   ) {
     this.idpName = PRESET_NAMES[config.preset];
   }
@@ -59,23 +63,43 @@ export class OidcClientCredentialsProvider implements TokenProvider {
   private async discover(signal?: AbortSignal): Promise<{ tokenEndpoint: string; issuer: string }> {
     const issuer = this.config.issuer!;
     const url = `${stripSlash(issuer)}/.well-known/openid-configuration`;
-    const doc = (await getJson(url, { timeoutMs: this.config.timeoutMs, signal, idpName: this.idpName })) as Record<string, unknown>;
+    const body = await getJson(url, { timeoutMs: this.config.timeoutMs, signal, idpName: this.idpName });
+    const doc = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
     const tokenEndpoint = doc.token_endpoint;
     // OIDC Discovery §4.3: the issuer in the document must be the one configured.
     if (typeof doc.issuer !== 'string' || stripSlash(doc.issuer) !== stripSlash(issuer)) {
       throw new IdpRejected(
-        `${this.idpName}: discovery at ${url} names issuer ${JSON.stringify(doc.issuer)}, not ${issuer}`,
+        `${this.idpName}: discovery at ${url} names issuer ${scrubSecrets(JSON.stringify(doc.issuer) ?? 'nothing').slice(0, 200)}, not ${issuer}`,
         { error: 'invalid_discovery', httpStatus: 200 },
         'set issuer to exactly the issuer the discovery document declares',
         'invalid_discovery',
       );
     }
-    if (typeof tokenEndpoint !== 'string' || !/^https?:\/\//.test(tokenEndpoint)) {
+    const endpoint = typeof tokenEndpoint === 'string' && /^https?:\/\//.test(tokenEndpoint) && URL.canParse(tokenEndpoint) ? new URL(tokenEndpoint) : undefined;
+    if (typeof tokenEndpoint !== 'string' || !endpoint) {
       throw new IdpRejected(
         `${this.idpName}: discovery at ${url} has no token_endpoint`,
         { error: 'invalid_discovery', httpStatus: 200 },
         'set tokenEndpoint explicitly or fix the issuer',
         'invalid_discovery',
+      );
+    }
+    // The signed assertion goes to the token endpoint: an https issuer whose document points it at
+    // plain http would send it, and get the token back, in the clear (RFC 6749 §3.2: the token
+    // endpoint requires TLS). Only an http issuer (tests, the demo) may name an http endpoint.
+    if (new URL(issuer).protocol === 'https:' && endpoint.protocol !== 'https:') {
+      throw new IdpRejected(
+        `${this.idpName}: the discovery document ${url} names an http token_endpoint (${endpoint.origin}${endpoint.pathname}) for an https issuer; refused: the client assertion would be sent in plaintext`,
+        { error: 'invalid_discovery', errorDescription: 'token_endpoint is not https', httpStatus: 200 },
+        'the discovery document must name an https token_endpoint: fix the IdP (its public URL or the proxy headers it trusts), or set tokenEndpoint explicitly',
+        'invalid_discovery',
+      );
+    }
+    if (!this.warnedOtherHost && endpoint.host !== new URL(issuer).host) {
+      this.warnedOtherHost = true;
+      this.logger?.warn(
+        { credentialId: this.config.id, issuer, tokenEndpoint: `${endpoint.origin}${endpoint.pathname}`, discovery: url },
+        'discovery points the token endpoint at another host than the issuer: the client assertion is sent there',
       );
     }
     return { tokenEndpoint, issuer: doc.issuer };

@@ -1,12 +1,15 @@
 // The one place that POSTs to a token endpoint directly (Entra v1 and OIDC) and that fetches
-// discovery documents: timeouts on every call, transport failures translated to IdpUnavailable.
+// discovery documents, through the broker's outbound request (one deadline per call, bodies read
+// with a limit), and that reads a token response: lifetimes the IdP states are checked, not taken
+// on trust (docs/operations.md, "Misbehaving identity providers").
 import { IdpRejected, IdpUnavailable } from '../core/errors.ts';
+import { OutboundRequestError, outboundRequest } from '../net/outbound-request.ts';
 import { DEFAULT_RETRY_AFTER_SECONDS, translateErrorResponse } from './oauth-error.ts';
+import { scrubSecrets } from './scrub-secrets.ts';
 import type { IssuedToken } from './token-provider.ts';
 
-/** Without expires_in the broker assumes a short life rather than guess long (RFC 6749 §5.1: RECOMMENDED). */
-export const FALLBACK_EXPIRES_IN_SECONDS = 300;
-const MAX_BODY_BYTES = 256 * 1024;
+/** Token responses and discovery documents are a few KiB; anything past this is refused while it is read. */
+export const MAX_IDP_BODY_BYTES = 256 * 1024;
 
 export interface HttpCallOptions {
   timeoutMs: number;
@@ -14,20 +17,14 @@ export interface HttpCallOptions {
   idpName: string;
 }
 
-function combinedSignal(timeoutMs: number, signal?: AbortSignal): AbortSignal {
-  const timeout = AbortSignal.timeout(timeoutMs);
-  return signal ? AbortSignal.any([timeout, signal]) : timeout;
+/** A call that produced no whole answer (timed out, too large, network) → IdpUnavailable, 503 to the caller. */
+export function transportError(err: unknown, idpName: string): IdpUnavailable {
+  const what = err instanceof OutboundRequestError ? err.message : 'request failed (network error)';
+  return new IdpUnavailable(`${idpName}: ${what}`, DEFAULT_RETRY_AFTER_SECONDS, { cause: err });
 }
 
-function transportError(err: unknown, url: string, opts: HttpCallOptions): IdpUnavailable {
-  const name = (err as Error)?.name;
-  const what = name === 'TimeoutError' ? `timed out after ${opts.timeoutMs} ms` : name === 'AbortError' ? 'was aborted' : 'failed (network error)';
-  return new IdpUnavailable(`${opts.idpName}: request to ${new URL(url).origin} ${what}`, DEFAULT_RETRY_AFTER_SECONDS, { cause: err });
-}
-
-async function readJson(res: Response): Promise<unknown> {
-  const text = await res.text();
-  if (text.length > MAX_BODY_BYTES) return undefined;
+/** The JSON value of a body, or undefined when it is not JSON. */
+export function parseJsonBody(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch {
@@ -41,9 +38,33 @@ export function parseSeconds(v: unknown): number | undefined {
   return Number.isFinite(n) && n >= 0 ? Math.floor(n) : undefined;
 }
 
-/** RFC 6749 §5.1 success body → IssuedToken. */
+/** `exp` of an access token that is a JWT (epoch ms), read without verifying: it only ever shortens the cached life. */
+function jwtExpiry(token: string): number | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3 || !parts[0]!.startsWith('eyJ')) return undefined;
+  try {
+    const exp = (JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as { exp?: unknown }).exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function invalidResponse(idpName: string, description: string, hint: string): IdpRejected {
+  return new IdpRejected(`${idpName} answered 200 with an unusable token response: ${description}`, { error: 'invalid_response', errorDescription: description, httpStatus: 200 }, hint, 'invalid_response');
+}
+
+/**
+ * RFC 6749 §5.1 success body → IssuedToken. expires_in is RECOMMENDED there: when present it must
+ * be a number of seconds of at least 1 (a string of digits from Entra v1); zero, negative or
+ * unparsable values are the IdP's error, not a lifetime. When absent, the token's own `exp` (a JWT
+ * access token) or the broker's fallback decides (see TokenService for the caps).
+ */
 export function parseTokenResponse(body: unknown, idpName: string): IssuedToken {
-  const b = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw invalidResponse(idpName, 'the body is not a JSON object', 'the endpoint is probably not an OAuth token endpoint; check tokenEndpoint / issuer');
+  }
+  const b = body as Record<string, unknown>;
   if (typeof b.access_token !== 'string' || b.access_token.length === 0) {
     throw new IdpRejected(
       `${idpName} answered 200 without an access_token`,
@@ -52,50 +73,60 @@ export function parseTokenResponse(body: unknown, idpName: string): IssuedToken 
       'invalid_response',
     );
   }
+  let expiresInSeconds: number | undefined;
+  if (b.expires_in !== undefined && b.expires_in !== null) {
+    const raw = b.expires_in;
+    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isFinite(n) || n < 1) {
+      const shown = scrubSecrets(JSON.stringify(raw)).slice(0, 40);
+      throw invalidResponse(
+        idpName,
+        `expires_in=${shown}`,
+        `the IdP sent expires_in=${shown}: a token lifetime must be a positive number of seconds (RFC 6749 §5.1); check the token lifetime configured for this client at the IdP`,
+      );
+    }
+    expiresInSeconds = Math.floor(n);
+  }
   const refreshIn = parseSeconds(b.refresh_in);
   return {
     accessToken: b.access_token,
     tokenType: typeof b.token_type === 'string' && b.token_type ? b.token_type : 'Bearer',
-    expiresInSeconds: parseSeconds(b.expires_in) ?? FALLBACK_EXPIRES_IN_SECONDS,
+    expiresInSeconds,
+    expiresAtMs: jwtExpiry(b.access_token),
     refreshInSeconds: refreshIn && refreshIn > 0 ? refreshIn : undefined,
     scope: typeof b.scope === 'string' ? b.scope : undefined,
   };
 }
 
 export async function postTokenRequest(url: string, form: URLSearchParams, opts: HttpCallOptions): Promise<IssuedToken> {
-  let res: Response;
+  let res;
   try {
-    res = await fetch(url, {
+    res = await outboundRequest(url, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       body: form.toString(),
-      signal: combinedSignal(opts.timeoutMs, opts.signal),
-      redirect: 'error',
+      timeoutMs: opts.timeoutMs,
+      maxBodyBytes: MAX_IDP_BODY_BYTES,
+      signal: opts.signal,
     });
   } catch (err) {
-    throw transportError(err, url, opts);
+    throw transportError(err, opts.idpName);
   }
-  let body: unknown;
-  try {
-    body = await readJson(res);
-  } catch (err) {
-    throw transportError(err, url, opts);
-  }
-  if (!res.ok) throw translateErrorResponse(res.status, body, res.headers.get('retry-after'), opts.idpName);
+  const body = parseJsonBody(res.body);
+  if (res.status < 200 || res.status >= 300) throw translateErrorResponse(res.status, body, res.headers['retry-after'], opts.idpName);
   return parseTokenResponse(body, opts.idpName);
 }
 
 export async function getJson(url: string, opts: HttpCallOptions): Promise<unknown> {
-  let res: Response;
-  let body: unknown;
+  let res;
   try {
-    res = await fetch(url, { headers: { accept: 'application/json' }, signal: combinedSignal(opts.timeoutMs, opts.signal), redirect: 'error' });
-    body = await readJson(res);
+    res = await outboundRequest(url, { headers: { accept: 'application/json' }, timeoutMs: opts.timeoutMs, maxBodyBytes: MAX_IDP_BODY_BYTES, signal: opts.signal });
   } catch (err) {
-    throw transportError(err, url, opts);
+    throw transportError(err, opts.idpName);
   }
-  if (!res.ok) {
-    if (res.status >= 500 || res.status === 429) throw translateErrorResponse(res.status, body, res.headers.get('retry-after'), opts.idpName);
+  const body = parseJsonBody(res.body);
+  if (res.status < 200 || res.status >= 300) {
+    if (res.status >= 500 || res.status === 429) throw translateErrorResponse(res.status, body, res.headers['retry-after'], opts.idpName);
     throw new IdpRejected(
       `${opts.idpName}: GET ${url} answered HTTP ${res.status}`,
       { error: `http_${res.status}`, httpStatus: res.status },

@@ -1,14 +1,16 @@
 import type { LoadedCertificate } from '../credentials/certificate.ts';
 
-// One interface for every IdP kind (DESIGN §2). Implementations throw only IdpRejected (the IdP
+// One interface for every IdP kind (docs/design.md §2.3). Implementations throw only IdpRejected (the IdP
 // answered and refused) or IdpUnavailable (unreachable, timed out, 5xx, 429); no MSAL or fetch error
 // type crosses this folder.
 
 export interface IssuedToken {
   accessToken: string;
   tokenType: string;
-  /** Lifetime the IdP stated, in seconds from the moment the request was sent. */
-  expiresInSeconds: number;
+  /** Lifetime the IdP stated (expires_in, at least 1), in seconds from the moment the request was sent; undefined when it stated none. */
+  expiresInSeconds?: number;
+  /** The access token's own expiry (`exp` of a JWT access token), epoch milliseconds, when it has one. */
+  expiresAtMs?: number;
   /** Entra's refresh_in: renew after this many seconds even though the token is still valid. */
   refreshInSeconds?: number;
   /** Scope granted, when the IdP says. */

@@ -143,7 +143,7 @@ export async function startSandboxIdp(options: SandboxIdpOptions): Promise<Sandb
   provider.proxy = false;
 
   const captured: CapturedAssertion[] = [];
-  // The refusal reason is only given server-side, in the grant.error event (reference "local IdPs" §1).
+  // The refusal reason is only given server-side, in the grant.error event (docs/design.md §8.2).
   provider.on('grant.error', (ctx: { state: Record<string, unknown> }, err: { error_detail?: string }) => {
     ctx.state.errorDetail = err.error_detail;
   });

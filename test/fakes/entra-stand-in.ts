@@ -1,14 +1,13 @@
 // A strict, in-process stand-in for Microsoft Entra ID's token endpoints, for integration tests of
 // the broker (the real Entra cannot be reached from here).
 //
-// "Strict" means: it checks a certificate client assertion the way the reference says Entra does
-// (/work/shared/reference/entra-assertions-and-managed-identity.md, "reference" below, §1-§3) and
-// answers with real-shaped AADSTS error bodies, so a broker that passes here has a good chance of
-// passing against the real service. Where the reference (or public reports) leave a behaviour
-// undocumented, the comment says so and the stand-in errs on the side of rejecting: a false red in
-// a test is cheaper than a false green in production.
+// "Strict" means: it checks a certificate client assertion the way docs/design.md §10 says Entra
+// does and answers with real-shaped AADSTS error bodies (§11.1), so a broker that passes here has a
+// good chance of passing against the real service. Where Microsoft's documentation (or public
+// reports) leave a behaviour undocumented, the comment says so and the stand-in errs on the side of
+// rejecting: a false red in a test is cheaper than a false green in production.
 //
-// Validation order follows the brief's numbered steps; like Entra, the first failure wins.
+// Validation order is the numbered list of docs/design.md §8.5; like Entra, the first failure wins.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import {
@@ -30,7 +29,7 @@ export interface StandInApp {
   clientId: string;
   /** PEM certificates registered on the app ("Certificates & secrets"). For an SNI app: the trusted certificates / issuing CAs. */
   certificates: string[];
-  /** Subject-name/issuer app: every assertion must carry `x5c` (reference §1.1). */
+  /** Subject-name/issuer app: every assertion must carry `x5c` (docs/design.md §10.1). */
   sni?: boolean;
 }
 
@@ -79,7 +78,7 @@ export interface EntraStandIn {
 //
 // Each code: the OAuth `error`, the HTTP status, and a message template. Sources are cited per
 // entry; "(guess)" marks anything not seen in a real Entra response. Microsoft says not to branch
-// on error_description (reference §2), so the wording aims to be recognisable, not byte-exact.
+// on error_description (docs/design.md §11.1), so the wording aims to be recognisable, not byte-exact.
 
 interface ErrorContext {
   tenant?: string;
@@ -123,7 +122,7 @@ const AADSTS: Record<number, AadstsEntry> = {
     status: 400,
     message: (c) => `The endpoint only accepts POST, OPTIONS requests. Received a ${c.method ?? 'GET'} request.`,
   },
-  // Reference §2 (InvalidTenantName); current wording as seen in responses.
+  // docs/design.md §11.1 (InvalidTenantName); current wording as seen in responses.
   90002: {
     error: 'invalid_request',
     status: 400,
@@ -136,21 +135,21 @@ const AADSTS: Record<number, AadstsEntry> = {
     status: 400,
     message: (c) => `The app requested an unsupported grant type '${c.grantType ?? ''}'.`,
   },
-  // Reference §2 (UnauthorizedClient_DoesNotMatchRequest); wording as seen in responses.
+  // docs/design.md §11.1 (UnauthorizedClient_DoesNotMatchRequest); wording as seen in responses.
   700016: {
     error: 'unauthorized_client',
     status: 400,
     message: (c) =>
       `Application with identifier '${c.clientId ?? '<client_id>'}' was not found in the directory '${c.tenant ?? '<tenant>'}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
   },
-  // Reference §2: a client_secret was sent. Wording as seen in responses.
+  // docs/design.md §11.1: a client_secret was sent. Wording as seen in responses.
   7000215: {
     error: 'invalid_client',
     status: 401,
     message: (c) =>
       `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${c.clientId ?? '<client_id>'}'.`,
   },
-  // Reference §2: no credential in the body (401 invalid_client as observed).
+  // docs/design.md §11.1: no credential in the body (401 invalid_client as observed).
   7000218: {
     error: 'invalid_client',
     status: 401,
@@ -165,7 +164,8 @@ const AADSTS: Record<number, AadstsEntry> = {
     status: 400,
     message: () => 'Unexpected client assertion type.',
   },
-  // Reference §1.3/§2: malformed JWT, aud array [I4], missing thumbprint [I5].
+  // docs/design.md §10.3, §11.1: malformed JWT, aud array (panva/openid-client#348), missing
+  // thumbprint (AzureAD/microsoft-authentication-library-for-dotnet#124).
   50027: {
     error: 'invalid_client',
     status: 401,
@@ -180,32 +180,32 @@ const AADSTS: Record<number, AadstsEntry> = {
     status: 400,
     message: (c) => `Invalid JWT token. '${c.alg ?? '<alg>'}' is not a supported signature algorithm.`,
   },
-  // Reference §2 (SubjectMismatchesIssuer); wording as reported in msal4j #430.
+  // docs/design.md §11.1 (SubjectMismatchesIssuer); wording as reported in msal4j #430.
   50048: {
     error: 'invalid_client',
     status: 401,
     message: () => 'Subject must match the issuer claim in the client assertion.',
   },
-  // Reference §2.
+  // docs/design.md §11.1.
   700021: {
     error: 'invalid_client',
     status: 401,
     message: () => `Client assertion application identifier doesn't match 'client_id' parameter. ${CERT_CREDENTIALS_DOC}`,
   },
-  // Reference §1.3/§2.
+  // docs/design.md §10.3, §11.1.
   700023: {
     error: 'invalid_client',
     status: 401,
     message: () => `Client assertion audience claim does not match Realm issuer. ${CERT_CREDENTIALS_DOC}`,
   },
-  // Reference §2 [I7][I8] plus public reports for the "key used is expired" and "signature value
-  // did not match" reasons.
+  // docs/design.md §11.1 (Azure/azure-sdk-for-net#29007, AzureAD/microsoft-authentication-library-for-js#8339)
+  // plus public reports for the "key used is expired" and "signature value did not match" reasons.
   700027: {
     error: 'invalid_client',
     status: 401,
     message: message700027,
   },
-  // Reference §1.4/§2 [I9]; format of the times as in MSAL.NET #4951.
+  // docs/design.md §10.4, §11.1; format of the times as in MSAL.NET #4951.
   700024: {
     error: 'invalid_client',
     status: 401,
@@ -225,7 +225,7 @@ const AADSTS: Record<number, AadstsEntry> = {
     status: 401,
     message: () => 'The client certificate has been revoked. Please use a valid certificate.',
   },
-  // Reference §2 (70011 InvalidScope); used here for a v2 request without `scope`.
+  // docs/design.md §11.1 (70011 InvalidScope); used here for a v2 request without `scope`.
   70011: {
     error: 'invalid_scope',
     status: 400,
@@ -233,34 +233,34 @@ const AADSTS: Record<number, AadstsEntry> = {
   },
   // What Entra actually returns today for a client-credentials scope without /.default
   // (MicrosoftDocs/azure-docs#99862, microsoft/CollectServiceFabricData#139,
-  // microsoftgraph/microsoft-graph-docs#14323). The reference's 70011 is the older code.
+  // microsoftgraph/microsoft-graph-docs#14323). 70011 is the older code.
   1002012: {
     error: 'invalid_scope',
     status: 400,
     message: (c) =>
       `The provided value for scope ${c.scope ?? ''} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
   },
-  // Reference §2 (InvalidMultipleResourcesScope); wording (guess).
+  // docs/design.md §11.1 (InvalidMultipleResourcesScope); wording (guess).
   700022: {
     error: 'invalid_scope',
     status: 400,
     message: (c) =>
       `The provided value for the input parameter scope is not valid because it contains more than one resource. Scope ${c.scope ?? ''} is not valid.`,
   },
-  // Reference §2.
+  // docs/design.md §11.1.
   901002: {
     error: 'invalid_request',
     status: 400,
     message: () => "The 'resource' request parameter is not supported.",
   },
-  // Reference §2 (InvalidResourceServicePrincipalNotFound); invalid_resource as seen in responses.
+  // docs/design.md §11.1 (InvalidResourceServicePrincipalNotFound); invalid_resource as seen in responses.
   500011: {
     error: 'invalid_resource',
     status: 400,
     message: (c) =>
       `The resource principal named ${c.resource ?? '<resource>'} was not found in the tenant named ${c.tenant ?? '<tenant>'}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
   },
-  // Reference §2; inject-only (no StandInApp flag models a public client / disabled app).
+  // docs/design.md §11.1; inject-only (no StandInApp flag models a public client / disabled app).
   700025: {
     error: 'invalid_client',
     status: 401,
@@ -271,7 +271,7 @@ const AADSTS: Record<number, AadstsEntry> = {
     status: 400,
     message: (c) => `Application '${c.clientId ?? '<client_id>'}'(${c.clientId ?? '<client_id>'}) is disabled.`,
   },
-  // Reference §2 (WeakRsaKey); inject-only, wording from the error-codes doc.
+  // docs/design.md §11.1 (WeakRsaKey); inject-only, wording from the error-codes doc.
   50032: {
     error: 'invalid_client', // (guess)
     status: 401,
@@ -311,7 +311,7 @@ function message700027(c: ErrorContext): string {
     `such as 'https://graph.microsoft.com/beta/applications/${app}']`;
   switch (c.reason) {
     case 'sni-not-found':
-      // [I7] wording; the text after "WithSendX5C()" is not in the reference (guess).
+      // Azure/azure-sdk-for-net#29007 wording; the text after "WithSendX5C()" is a guess.
       return (
         `Client assertion contains an invalid signature. [Reason - The key was not found., ${thumb}${visit}. ` +
         "Alternatively, SNI may be configured on the app. Please ensure that client assertion is being sent with the x5c claim in the JWT header using MSAL's WithSendX5C() method."
@@ -326,7 +326,7 @@ function message700027(c: ErrorContext): string {
       return `Client assertion contains an invalid signature. [Reason - Key was found, but use of the key to verify the signature failed., ${thumb}${found}${visit}`;
     case 'not-found':
     default:
-      // Newer wording [I8]; when no SHA-1 can be derived the thumbprint part is absent, as in
+      // Newer wording (AzureAD/microsoft-authentication-library-for-js#8339); when no SHA-1 can be derived the thumbprint part is absent, as in
       // responses to assertions that carried only a SHA-256 thumbprint or kid.
       return `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., ${thumb}${visit}`;
   }
@@ -336,7 +336,7 @@ function message700027(c: ErrorContext): string {
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
-// Power BI resources per cloud (reference §3.3).
+// Power BI resources per cloud (docs/design.md §10.8).
 const POWER_BI_RESOURCES = [
   'https://analysis.windows.net/powerbi/api',
   'https://analysis.usgovcloudapi.net/powerbi/api',
@@ -346,19 +346,19 @@ const POWER_BI_RESOURCES = [
 ];
 
 // Algorithms Entra verifies for certificate assertions: RS256 (PKCS#1 v1.5) and PS256 (PSS), the
-// two MSAL sends (reference §1.1, §1.5). ES256 is deliberately NOT here: Entra only accepts RSA
+// two MSAL sends (docs/design.md §10.1, §10.5). ES256 is deliberately NOT here: Entra only accepts RSA
 // certificate credentials (Azure/azure-sdk-for-net#6521; MSAL Python #534 "ECDSA cert is not
 // supported by the Azure AD service side"; microsoft-identity-web#3467 reports ES256 rejected with
 // AADSTS5002738), and no MSAL can send it. Accepting it would let an EC-key code path pass here and
 // fail in production. To model a future Entra that accepts ES256, add it here.
 const ACCEPTED_ALGS = new Set(['RS256', 'PS256']);
 
-// Clock skew tolerated on nbf/exp. Entra's real leeway is undocumented (reference §1.4, "Open
-// points"); 5 minutes is the usual Microsoft identity default and what the brief asks for.
+// Clock skew tolerated on nbf/exp. Entra's real leeway is undocumented (docs/design.md §10.4,
+// §10.11); 5 minutes is the usual Microsoft identity default.
 const SKEW_SECONDS = 300;
 
 // Authority segments that are not a tenant. A certificate assertion posted there fails with
-// AADSTS700023, whatever aud says, because the realm is the app's home tenant (reference §1.3 [I2]).
+// AADSTS700023, whatever aud says, because the realm is the app's home tenant (docs/design.md §10.3).
 const MULTI_TENANT_SEGMENTS = new Set(['common', 'organizations']);
 
 const TOKEN_V2 = /^\/([^/]+)\/oauth2\/v2\.0\/token$/;
@@ -566,7 +566,7 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
     }
     const homeTenant = rec.app.tenantId;
 
-    // 5. Credential kind (reference §2: 7000215, 7000218; §1.5 for the assertion type).
+    // 5. Credential kind (docs/design.md §11.1: 7000215, 7000218; §10.5 for the assertion type).
     if (form['client_secret'] !== undefined) throw new AadstsFailure(7000215, { clientId });
     const assertion = input.assertionRaw;
     if (!assertion) throw new AadstsFailure(7000218);
@@ -578,7 +578,7 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
     const parts = assertion.split('.');
     const { header, claims } = input;
     if (parts.length !== 3 || !header || !claims || !isB64url(parts[2] ?? '')) throw new AadstsFailure(50027);
-    // Entra rejects aud arrays (AADSTS50027, reference §1.3 [I4]).
+    // Entra rejects aud arrays (AADSTS50027, docs/design.md §10.3).
     if (typeof claims['aud'] !== 'string') throw new AadstsFailure(50027);
     const alg = header['alg'];
     if (typeof alg !== 'string' || alg.toLowerCase() === 'none' || /^HS/i.test(alg)) {
@@ -589,7 +589,7 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
     const x5t = header['x5t'];
     const x5tS256 = header['x5t#S256'];
     if (x5t === undefined && x5tS256 === undefined) {
-      // Reference §1.1 [I5].
+      // docs/design.md §10.1.
       throw new AadstsFailure(50027, { detail: 'Invalid JWT token. No certificate thumbprint specified in token header.' });
     }
     if ((x5t !== undefined && typeof x5t !== 'string') || (x5tS256 !== undefined && typeof x5tS256 !== 'string')) {
@@ -597,18 +597,18 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
     }
     if ((parts[2] ?? '') === '') throw new AadstsFailure(50027);
 
-    // 7. iss = sub = client_id (reference §1.2, §2).
+    // 7. iss = sub = client_id (docs/design.md §10.2, §11.1).
     if (claims['iss'] !== claims['sub']) throw new AadstsFailure(50048);
     if (typeof claims['iss'] !== 'string' || claims['iss'].toLowerCase() !== clientId.toLowerCase()) {
       throw new AadstsFailure(700021);
     }
 
     // 8. aud = the exact token URL posted to, query string excluded, v1 and v2 distinct, same host
-    //    (reference §1.3 [I1]). On /common or /organizations no aud can match the realm [I2].
+    //    (docs/design.md §10.3). On /common or /organizations no aud can match the realm.
     const expectedAud = `${expectedOrigin(input.host)}${input.path}`;
     if (multiTenant || claims['aud'] !== expectedAud) throw new AadstsFailure(700023);
 
-    // 9. Key lookup by thumbprint (reference §1.1).
+    // 9. Key lookup by thumbprint (docs/design.md §10.1).
     const now = new Date(nowMs());
     const x5tBytes = typeof x5t === 'string' ? strictB64urlDecode(x5t) : undefined;
     const x5tS256Bytes = typeof x5tS256 === 'string' ? strictB64urlDecode(x5tS256) : undefined;
@@ -618,19 +618,19 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
     const thumbFor = (cert?: { sha1: Buffer }): string | undefined =>
       x5tBytes && x5tBytes.length > 0 ? hexUpper(x5tBytes) : cert ? hexUpper(cert.sha1) : undefined;
     const matchesHeader = (c: { sha1: Buffer; sha256: Buffer }): boolean =>
-      // x5t#S256 takes precedence when both are sent (undocumented, reference "Open points").
+      // x5t#S256 takes precedence when both are sent (undocumented, docs/design.md §10.11).
       x5tS256 !== undefined ? !!x5tS256Bytes && x5tS256Bytes.equals(c.sha256) : !!x5tBytes && x5tBytes.equals(c.sha1);
 
     let signer: { sha1: Buffer; sha256: Buffer; publicKey: KeyObject; notBefore: Date; notAfter: Date; registered: boolean };
     if (rec.app.sni) {
       // SNI apps are trusted by subject/issuer, so the certificate must travel in x5c
-      // (reference §1.1 [I7]). Accepted: an x5c leaf that is one of the app's certificates or is
+      // (docs/design.md §10.1). Accepted: an x5c leaf that is one of the app's certificates or is
       // issued by one of them (how rotation works under SNI). The header thumbprint must be the leaf's.
       const x5c = header['x5c'];
       if (x5c === undefined) {
         throw new AadstsFailure(700027, { reason: 'sni-not-found', clientId, thumbprintHex: thumbFor() });
       }
-      const leafB64 = Array.isArray(x5c) ? x5c[0] : x5c; // msal-node: array; MSAL.NET: one string (§1.1)
+      const leafB64 = Array.isArray(x5c) ? x5c[0] : x5c; // msal-node: array; MSAL.NET: one string (docs/design.md §10.1)
       const leaf = typeof leafB64 === 'string' ? parseDerB64(leafB64) : undefined;
       if (!leaf) throw new AadstsFailure(50027);
       const exact = rec.certs.find((c) => c.der.equals(leaf.der));
@@ -644,9 +644,9 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
       }
       signer = { ...(exact ?? leaf), publicKey: leaf.x509.publicKey, registered: !!exact };
     } else {
-      // Thumbprint-registered app: x5c is not needed and is ignored (reference §1.1).
+      // Thumbprint-registered app: x5c is not needed and is ignored (docs/design.md §10.1).
       // A hex-as-text x5t, a SHA-256 value in x5t, standard base64, or an unregistered
-      // certificate all simply fail to match (reference §1.1 [I6][I11]).
+      // certificate all simply fail to match (docs/design.md §10.1).
       const found = rec.certs.find(matchesHeader);
       if (!found) throw new AadstsFailure(700027, { reason: 'not-found', clientId, thumbprintHex: thumbFor() });
       signer = { ...found, publicKey: found.x509.publicKey, registered: true };
@@ -661,7 +661,7 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
       throw new AadstsFailure(700027, { reason: 'not-yet-valid', clientId, thumbprintHex, foundKey });
     }
 
-    // 10. Signature with the certificate's key, for the header's alg (reference §1.5).
+    // 10. Signature with the certificate's key, for the header's alg (docs/design.md §10.5).
     if (signer.publicKey.asymmetricKeyType !== 'rsa') {
       throw new AadstsFailure(700027, { reason: 'key-unusable', clientId, thumbprintHex, foundKey });
     }
@@ -678,18 +678,18 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
         : cryptoVerify('sha256', signingInput, { key: signer.publicKey, padding: cryptoConstants.RSA_PKCS1_PADDING }, signature);
     if (!ok) throw new AadstsFailure(700027, { reason: 'bad-signature', clientId, thumbprintHex, foundKey });
 
-    // 11. Time window on the stand-in clock, with skew (reference §1.4).
+    // 11. Time window on the stand-in clock, with skew (docs/design.md §10.4).
     const exp = numericDate(claims['exp']);
     if (exp === undefined) throw new AadstsFailure(50027);
     // MSAL.NET sends nbf as a JSON string and Entra reports "valid from 1970-01-01" for such
-    // assertions (reference §1.2, [I9]): a string nbf is treated as absent.
+    // assertions (docs/design.md §10.2): a string nbf is treated as absent.
     const nbf = typeof claims['nbf'] === 'number' && Number.isFinite(claims['nbf']) ? claims['nbf'] : undefined;
     const nowSec = now.getTime() / 1000;
     if (nowSec > exp + SKEW_SECONDS || (nbf !== undefined && nbf - SKEW_SECONDS > nowSec)) {
       throw new AadstsFailure(700024, { now, validFrom: new Date((nbf ?? 0) * 1000), expiry: new Date(exp * 1000) });
     }
-    // Not checked, because Entra does not appear to: jti replay (MSAL reuses assertions, §1.2),
-    // iat, typ, maximum lifetime (§1.4).
+    // Not checked, because Entra does not appear to: jti replay (MSAL reuses assertions,
+    // docs/design.md §10.2), iat, typ, maximum lifetime (§10.4).
 
     // 12. Target.
     let resource: string;
@@ -741,7 +741,7 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
       { algorithm: 'RS256', header: { alg: 'RS256', typ: 'JWT', kid: signingKid, x5t: signingKid } },
     );
     if (version === 'v2') {
-      // v2: integers (reference §3.2); refresh_in only when configured.
+      // v2: integers (docs/design.md §10.7); refresh_in only when configured.
       return {
         token_type: 'Bearer',
         expires_in: tokenLifetime,
@@ -750,7 +750,7 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
         access_token: accessToken,
       };
     }
-    // v1: numbers as strings (reference §3.2).
+    // v1: numbers as strings (docs/design.md §10.7).
     return {
       token_type: 'Bearer',
       expires_in: String(tokenLifetime),
@@ -953,7 +953,7 @@ function isB64url(s: string): boolean {
   return /^[A-Za-z0-9_-]*$/.test(s) && s.length % 4 !== 1;
 }
 
-/** base64url only: no padding, no `+`/`/` (MSAL's encoding, reference §1.1). */
+/** base64url only: no padding, no `+`/`/` (MSAL's encoding, docs/design.md §10.1). */
 function strictB64urlDecode(s: string): Buffer | undefined {
   return isB64url(s) ? Buffer.from(s, 'base64url') : undefined;
 }
@@ -966,7 +966,7 @@ function hexUpper(buf: Buffer): string {
   return buf.toString('hex').toUpperCase();
 }
 
-/** NumericDate as number, or as a numeric JSON string (MSAL.NET sends strings and Entra accepts them, reference §1.2). */
+/** NumericDate as number, or as a numeric JSON string (MSAL.NET sends strings and Entra accepts them, docs/design.md §10.2). */
 function numericDate(v: unknown): number | undefined {
   if (typeof v === 'number' && Number.isFinite(v)) return v;
   if (typeof v === 'string' && /^\d+(\.\d+)?$/.test(v)) return Number(v);

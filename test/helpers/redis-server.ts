@@ -40,6 +40,10 @@ export interface TestRedis {
   start(): Promise<void>;
   /** Runs one redis-cli command against it. */
   cli(...args: string[]): string;
+  /** Freezes it (SIGSTOP): connections stay open but nothing is answered, like a hung server. */
+  pause(): void;
+  /** Lets a paused server run again (SIGCONT). */
+  resume(): void;
 }
 
 export async function startTestRedis(options: { password?: string; extraArgs?: string[] } = {}): Promise<TestRedis> {
@@ -67,10 +71,17 @@ export async function startTestRedis(options: { password?: string; extraArgs?: s
     url,
     cli,
     start,
+    pause: () => {
+      child?.kill('SIGSTOP');
+    },
+    resume: () => {
+      child?.kill('SIGCONT');
+    },
     kill: async (signal = 'SIGTERM') => {
       const c = child;
       if (!c || c.exitCode !== null) return;
       const exited = new Promise((r) => c.once('exit', r));
+      if (signal !== 'SIGKILL') c.kill('SIGCONT'); // a paused server acts on SIGTERM only once it runs
       c.kill(signal);
       await exited;
       if (signal === 'SIGTERM') rmSync(dir, { recursive: true, force: true });

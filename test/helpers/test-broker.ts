@@ -48,3 +48,19 @@ export async function startTestBroker(rawConfig: unknown, baseDir: string, optio
     close: () => broker.close(),
   };
 }
+
+/**
+ * Polls /readyz until it says `ok` (with Redis configured: connected and usable). A broker serves
+ * before that, from memory; tests about sharing through Redis wait for it first. The cap only stops
+ * a hung test.
+ */
+export async function waitUntilReady(url: string, capMs = 60_000): Promise<void> {
+  const deadline = Date.now() + capMs;
+  for (;;) {
+    const res = await fetch(`${url}/readyz`).catch(() => undefined);
+    const body = res ? ((await res.json()) as { status?: string }) : undefined;
+    if (body?.status === 'ok') return;
+    if (Date.now() > deadline) throw new Error(`${url} not ready after ${capMs} ms: ${JSON.stringify(body)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

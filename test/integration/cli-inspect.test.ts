@@ -2,13 +2,12 @@
 // a good assertion read from stdin with its certificate, and usage errors. Exit 0 ok / 1 will fail / 2 usage.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runCli } from '../helpers/run-cli.ts';
 import { createPrivateKey, randomUUID, sign, constants } from 'node:crypto';
 import { join } from 'node:path';
 import { computeThumbprints } from '../../src/credentials/thumbprints.ts';
 import { tempDir, writeCredentialFiles, type CredentialFiles, type TempDir } from '../helpers/credential-files.ts';
 
-const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const CLIENT = '3f1e2d4c-5b6a-4789-9abc-def012345678';
 const POSTED_TO = `https://login.windows.net/${TENANT}/oauth2/token`;
@@ -16,18 +15,7 @@ const POSTED_TO = `https://login.windows.net/${TENANT}/oauth2/token`;
 let dir: TempDir;
 let cert: CredentialFiles;
 
-function run(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'inspect', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, COLUMNS: '120' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
+const run = (args: string[], stdin?: string) => runCli(['inspect', ...args], stdin);
 
 const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 

@@ -1,4 +1,4 @@
-// /v1/diagnostics/* through a real broker (DESIGN §5 "Diagnostics", issue 5): assertion lint,
+// /v1/diagnostics/* through a real broker (docs/design.md §5.4, issue 5): assertion lint,
 // credential view, live probes against the strict Entra stand-in and a real oidc-provider, error
 // explanations, authorisation, and the hard rules — nothing pasted is sent anywhere, and no
 // response or log line carries a token, an assertion signature or key material.
@@ -415,6 +415,52 @@ describe('POST /v1/diagnostics/explain', () => {
     const none = await explain('the printer is on fire');
     assert.equal(none.recognized, false);
     assert.deepEqual(none.explanations, []);
+  });
+
+  test('Entra messages without their AADSTS code: the forum thread\'s text, in any case, spacing and punctuation', async () => {
+    for (const text of [
+      'Client assertion audience claim does not match Realm issuer',
+      'invalid_client:  client assertion AUDIENCE claim does not match "Realm issuer".',
+    ]) {
+      const body = await explain(text);
+      assert.equal(body.recognized, true, text);
+      assert.equal(body.source, 'entra', text);
+      assert.equal(body.explanations[0].code, 'AADSTS700023', text);
+      assert.equal(body.explanations[0].matched_by, 'message');
+      assert.match(body.fix, /exact token URL/);
+      assert.ok(body.explanations[0].rules.includes('aud.issuer_only'));
+      assert.equal(body.parsed.error_codes, undefined, 'a code found by its message was not in the text');
+    }
+    const iss = await explain("Client assertion application identifier doesnt match client_id parameter");
+    assert.equal(iss.explanations[0].code, 'AADSTS700021');
+    const okta = await explain('Invalid token provided');
+    assert.deepEqual([okta.source, okta.explanations[0].code], ['okta', 'E0000011']);
+    const keycloak = await explain('token   reuse detected!');
+    assert.equal(keycloak.explanations[0].code, 'Token reuse detected');
+    // With a code in the text the code decides: the wording of 50012 is also 700027's, which is not added.
+    const coded = await explain('AADSTS50012: Client assertion contains an invalid signature.');
+    assert.deepEqual(coded.explanations.map((e: any) => e.code), ['AADSTS50012']);
+  });
+
+  test('bare OAuth errors: invalid_client and friends, with a note per IdP family', async () => {
+    const body = await explain('invalid_client');
+    assert.equal(body.recognized, true);
+    assert.equal(body.source, 'oauth');
+    assert.equal(body.explanations[0].code, 'invalid_client');
+    assert.equal(body.parsed.error, 'invalid_client');
+    const notes = Object.fromEntries(body.explanations[0].per_idp.map((n: any) => [n.idp, n]));
+    assert.deepEqual(Object.keys(notes).sort(), ['auth0', 'entra', 'keycloak', 'okta']);
+    assert.match(notes.keycloak.fix, /CLIENT_LOGIN_ERROR/);
+    assert.match(notes.entra.fix, /AADSTS/);
+    assert.match(notes.okta.cause, /oauth2\/v1\/token/);
+    assert.match(notes.auth0.cause, /trailing slash/);
+    for (const code of ['invalid_grant', 'unauthorized_client', 'invalid_scope']) {
+      const res = await explain(`token request failed: error=${code}`);
+      assert.deepEqual([res.recognized, res.source, res.explanations[0].code], [true, 'oauth', code]);
+    }
+    assert.match((await explain('unauthorized_client')).explanations[0].per_idp.find((n: any) => n.idp === 'auth0').fix, /Grant Types/);
+    // Keycloak's event field is not the OAuth code.
+    assert.equal((await explain('error=invalid_client_credentials')).recognized, false);
   });
 
   test('a pasted token or assertion is not echoed back', async () => {

@@ -9,6 +9,7 @@ import { POWERBI_SCOPE as POWERBI, TEST_CLIENT as CLIENT, TEST_TENANT as TENANT,
 import { startTestBroker, type TestBroker } from '../helpers/test-broker.ts';
 
 const UNKNOWN_CLIENT = '00000000-1111-2222-3333-444444444444';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const KEY = 'entra-key';
 
 let dir: TempDir;
@@ -42,6 +43,15 @@ before(async () => {
     entraCredential('throttled', { endpointVersion: 'v1' }),
     entraCredential('flaky'),
     entraCredential('slow', { timeoutMs: 1000, retries: 0 }),
+    // Targets that hold no token when their test runs, so each request there reaches the IdP:
+    // a held token whose lifetime is below min_ttl_seconds is served for MIN_EXCHANGE_INTERVAL_MS
+    // after its exchange instead of exchanging again (docs/operations.md).
+    entraCredential('forced'),
+    entraCredential('by-resource'),
+    entraCredential('skewed'),
+    entraCredential('refusals'),
+    entraCredential('refusals-v1', { endpointVersion: 'v1' }),
+    entraCredential('flaky-down'),
   ];
   tb = await startTestBroker(
     { credentials, callers: [{ id: 'jobs', apiKeySha256: sha256Hex(KEY), allow: credentials.map((c) => ({ credential: c.id })) }] },
@@ -80,12 +90,26 @@ describe('Entra v2 through msal-node', () => {
 
   test('a forced second exchange signs a new assertion (new jti), and the broker cache, not MSAL, decides', async () => {
     const before = entra.requests.length;
-    for (let i = 0; i < 2; i++) assert.equal((await tb.token(KEY, { credential: 'powerbi', min_ttl_seconds: 86_400 })).status, 200);
+    const forced = async () => {
+      const res = await tb.token(KEY, { credential: 'forced', min_ttl_seconds: 86_400 });
+      assert.equal(res.status, 200);
+      return ((await res.json()) as { cache: string }).cache;
+    };
+    assert.equal(await forced(), 'miss');
+    // min_ttl_seconds above the lifetime Entra gives: the token of that exchange is served (no call)
+    // until the minimum interval has passed, then the next request exchanges again.
+    const outcomes: string[] = [];
+    for (let i = 0; i < 300 && entra.requests.length < before + 2; i++) {
+      outcomes.push(await forced());
+      if (entra.requests.length < before + 2) await sleep(100);
+    }
     const posts = entra.requests.slice(before);
-    assert.equal(posts.length, 2);
+    assert.equal(posts.length, 2, `outcomes ${outcomes.join(',')}`);
+    assert.equal(outcomes.at(-1), 'refreshed');
+    assert.ok(outcomes.slice(0, -1).every((o) => o === 'hit'), outcomes.join(','));
     assert.notEqual(posts[0]!.claims!.jti, posts[1]!.claims!.jti);
     // And the plain request is now a cache hit with no call at all.
-    assert.equal(((await (await tb.token(KEY, { credential: 'powerbi' })).json()) as { cache: string }).cache, 'hit');
+    assert.equal(((await (await tb.token(KEY, { credential: 'forced' })).json()) as { cache: string }).cache, 'hit');
     assert.equal(entra.requests.length, before + 2);
   });
 
@@ -98,8 +122,9 @@ describe('Entra v2 through msal-node', () => {
   });
 
   test('resource is accepted instead of scope and means resource/.default', async () => {
-    const res = await tb.token(KEY, { credential: 'powerbi', resource: 'https://analysis.windows.net/powerbi/api', min_ttl_seconds: 86_400 });
+    const res = await tb.token(KEY, { credential: 'by-resource', resource: 'https://analysis.windows.net/powerbi/api' });
     assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { cache: string }).cache, 'miss');
     assert.equal(entra.requests.at(-1)!.form.scope, POWERBI);
   });
 });
@@ -122,7 +147,7 @@ describe('refusals come back as idp_rejected with the AADSTS code and a fix', ()
     { code: 700016, credential: 'wrong-client', hint: /clientId/ },
     { code: 700027, credential: 'wrong-cert', hint: /upload the public certificate/ },
     { code: 500011, credential: 'wrong-resource', hint: /exact resource/ },
-    { code: 700024, credential: 'powerbi', arrange: () => entra.setClockOffset(2 * 3600), hint: /UTC/ },
+    { code: 700024, credential: 'skewed', arrange: () => entra.setClockOffset(2 * 3600), hint: /UTC/ },
   ];
   for (const c of natural) {
     test(`AADSTS${c.code} (provoked for real)`, async () => {
@@ -163,7 +188,7 @@ describe('refusals come back as idp_rejected with the AADSTS code and a fix', ()
   for (const code of [700021, 7000215, 700023, 50027, 90002]) {
     test(`AADSTS${code} (answered by the stand-in)`, async () => {
       entra.inject({ aadsts: code });
-      const body = await problem(await tb.token(KEY, { credential: 'powerbi', min_ttl_seconds: 86_400 }));
+      const body = await problem(await tb.token(KEY, { credential: 'refusals', min_ttl_seconds: 86_400 }));
       assert.equal(body.code, 'idp_rejected');
       assert.equal(body.status, 502);
       assert.equal(body.idp_error, `AADSTS${code}`);
@@ -174,7 +199,7 @@ describe('refusals come back as idp_rejected with the AADSTS code and a fix', ()
 
   test('v1 refusals are explained the same way', async () => {
     entra.inject({ aadsts: 700027 });
-    const body = await problem(await tb.token(KEY, { credential: 'powerbi-v1', min_ttl_seconds: 86_400 }));
+    const body = await problem(await tb.token(KEY, { credential: 'refusals-v1', min_ttl_seconds: 86_400 }));
     assert.equal(body.idp_error, 'AADSTS700027');
   });
 });
@@ -206,7 +231,7 @@ describe('Entra unavailable', () => {
     assert.equal((await tb.token(KEY, { credential: 'flaky' })).status, 200, 'the retry succeeds');
     assert.equal(entra.requests.length - before, 2);
     entra.inject({ dropConnection: true, times: 3 });
-    const dropped = await tb.token(KEY, { credential: 'flaky', min_ttl_seconds: 86_400 });
+    const dropped = await tb.token(KEY, { credential: 'flaky-down', min_ttl_seconds: 86_400 });
     assert.equal(dropped.status, 503);
     assert.match((await problem(dropped)).detail, /network error/);
     assert.equal(entra.requests.length - before, 5, 'one try and two retries');
@@ -222,6 +247,6 @@ describe('Entra unavailable', () => {
 
   test('after the faults, the same broker gets tokens again without a restart', async () => {
     assert.equal((await tb.token(KEY, { credential: 'powerbi', min_ttl_seconds: 86_400 })).status, 200);
-    assert.equal((await tb.token(KEY, { credential: 'flaky', min_ttl_seconds: 86_400 })).status, 200);
+    assert.equal((await tb.token(KEY, { credential: 'flaky-down', min_ttl_seconds: 86_400 })).status, 200);
   });
 });

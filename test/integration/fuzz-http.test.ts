@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
 import fc from 'fast-check';
+import { ROUTES } from '../../src/http/route-table.ts';
 import { startSandboxIdp, type SandboxIdp } from '../../src/sandbox/sandbox-idp.ts';
 import { sha256Hex, tempDir, writeCredentialFiles, type TempDir } from '../helpers/credential-files.ts';
 import { startTestBroker, type TestBroker } from '../helpers/test-broker.ts';
@@ -70,7 +71,9 @@ function send(url: string, r: FuzzRequest): Promise<{ status: number; contentTyp
   });
 }
 
-const routes = ['/v1/token', '/v1/credentials', '/livez', '/readyz', '/msi/token', '/metadata/identity/oauth2/token', '/v1/diagnostics/assertion', '/v1/diagnostics/explain', '/v1/diagnostics/credentials/cdr', '/v1/diagnostics/credentials/cdr/probe', '/diagnostics', '/v1', '/'];
+// Every path of the route table (its parameters filled in), plus two that are no route.
+const routes = [...new Set(ROUTES.map((r) => r.path.replace(/:\w+/g, 'cdr'))), '/v1', '/'];
+const managedIdentityPaths = ROUTES.filter((r) => r.family === 'managed-identity').map((r) => new RegExp(`^${r.path}/?$`, 'i'));
 const token = (s: string) => s.replace(/[^\x21-\x7e]/g, 'x');
 
 const arbRequest: fc.Arbitrary<FuzzRequest> = fc.record({
@@ -109,7 +112,7 @@ test(`${FUZZ_RUNS} random and malformed requests: no 5xx, no crash, every error 
       if (res.status >= 400 && r.method !== 'HEAD') {
         // As sent (the URL parser resolves dot segments); Express routing is lenient about a trailing slash and case.
         const sentPath = new URL(`${tb.url}${r.path}`).pathname;
-        const managedIdentity = /^\/(msi\/token|metadata\/identity\/oauth2\/token)\/?$/i.test(sentPath);
+        const managedIdentity = managedIdentityPaths.some((p) => p.test(sentPath));
         const what = `${r.method} ${r.path} → ${res.status} ${res.contentType} ${res.body.slice(0, 200)}`;
         const body = JSON.parse(res.body) as Record<string, unknown>;
         if (managedIdentity) {

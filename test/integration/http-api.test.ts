@@ -1,4 +1,4 @@
-// The HTTP edge against DESIGN §5 (contract): every malformed or unauthorised request gets the
+// The HTTP edge against docs/design.md §5 (contract): every malformed or unauthorised request gets the
 // right 4xx as application/problem+json with the contract's fields, never a 5xx; plus the positive
 // paths (token, credentials, health, headers). A real broker talks to a real oidc-provider sandbox.
 import { after, before, describe, test } from 'node:test';

@@ -1,10 +1,11 @@
-// DESIGN §1/§6: "Tokens never appear in logs", "Callers never see an assertion", an audit line per
+// docs/design.md §1, §6.4: "Tokens never appear in logs", "Callers never see an assertion", an audit line per
 // issued token with a short hash, never the token. Captures every log line of a real broker (at
 // trace level) across hits, misses, a refresh, a real IdP refusal, a wrong key and bad requests,
 // then searches the whole capture for each secret.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createPrivateKey, randomBytes } from 'node:crypto';
+import { MIN_EXCHANGE_INTERVAL_MS } from '../../src/core/token-service.ts';
 import { startSandboxIdp, type SandboxIdp } from '../../src/sandbox/sandbox-idp.ts';
 import { sha256Hex, tempDir, writeCredentialFiles, type TempDir } from '../helpers/credential-files.ts';
 import { startTestBroker, type TestBroker } from '../helpers/test-broker.ts';
@@ -65,6 +66,8 @@ before(async () => {
   await fetchToken({ credential: 'cdr', scope: 'api.read' }); // hit
   await fetchToken({ credential: 'cdr', scope: 'api.write' }); // miss (another key)
   await fetchToken({ credential: 'cdr', scope: 'api.write' }); // hit
+  // Within MIN_EXCHANGE_INTERVAL_MS of its exchange a held token is served even if shorter than asked.
+  await new Promise((r) => setTimeout(r, MIN_EXCHANGE_INTERVAL_MS));
   await fetchToken({ credential: 'cdr', scope: 'api.read', min_ttl_seconds: 3600 }); // cached token too short → refreshed
 
   const refused = await tb.token(JOBS_KEY, { credential: 'rogue' });

@@ -92,3 +92,17 @@ test('every metric the operations guide alerts on exists', async () => {
     assert.ok(known.has(base) || base === 'token_broker', `docs/operations.md names ${name}, which /metrics does not have`);
   }
 });
+
+test('the metrics port answers like the API port: 405 with Allow for a wrong method, 404 elsewhere, as problem+json', async () => {
+  const base = `http://127.0.0.1:${metricsPort}`;
+  const wrong = await fetch(`${base}/metrics`, { method: 'POST' });
+  assert.equal(wrong.status, 405);
+  assert.equal(wrong.headers.get('allow'), 'GET, HEAD');
+  assert.match(wrong.headers.get('content-type') ?? '', /^application\/problem\+json/);
+  assert.equal(((await wrong.json()) as { status: number }).status, 405);
+  const unknown = await fetch(`${base}/nope`);
+  assert.equal(unknown.status, 404);
+  assert.match(unknown.headers.get('content-type') ?? '', /^application\/problem\+json/);
+  assert.ok(unknown.headers.get('x-request-id'));
+  await unknown.arrayBuffer();
+});

@@ -6,6 +6,7 @@ import { startSandboxIdp, type SandboxIdp } from '../../src/sandbox/sandbox-idp.
 import { startEntraStandIn, type EntraStandIn } from '../fakes/entra-stand-in.ts';
 import { sha256Hex, tempDir, writeCredentialFiles, type TempDir } from '../helpers/credential-files.ts';
 import { startTestBroker, type TestBroker } from '../helpers/test-broker.ts';
+import { ROUTES } from '../../src/http/route-table.ts';
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const CLIENT = '3f1e2d4c-5b6a-4789-9abc-def012345678';
@@ -79,6 +80,20 @@ test('the document is OpenAPI 3.1 and names every route the app serves', () => {
   assert.equal(doc.openapi, '3.1.0');
   for (const path of ['/v1/token', '/v1/credentials', '/msi/token', '/metadata/identity/oauth2/token', '/v1/diagnostics/assertion', '/v1/diagnostics/explain', '/v1/diagnostics/credentials/{id}', '/v1/diagnostics/credentials/{id}/probe', '/diagnostics', '/livez', '/readyz', '/metrics', '/openapi.json']) {
     assert.ok(doc.paths[path], path);
+  }
+});
+
+test("the document's paths and methods are exactly the route table's, path parameters documented", () => {
+  const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, operations]) => Object.keys(operations).map((m) => `${m.toUpperCase()} ${path}`));
+  const table = ROUTES.map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, '{$1}')}`);
+  assert.deepEqual([...documented].sort(), [...table].sort());
+  for (const [path, operations] of Object.entries(doc.paths as Record<string, Record<string, { parameters?: { name: string; in: string; required: boolean }[] }>>)) {
+    const names = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+    for (const operation of Object.values(operations)) {
+      const inPath = (operation.parameters ?? []).filter((p) => p.in === 'path');
+      assert.deepEqual(inPath.map((p) => p.name), names, path);
+      assert.ok(inPath.every((p) => p.required), `${path}: OpenAPI 3.1 requires path parameters to be required: true`);
+    }
   }
 });
 

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { startSandboxIdp, type SandboxIdp } from '../../src/sandbox/sandbox-idp.ts';
 import { sha256Hex, tempDir, writeCredentialFiles, type TempDir } from '../helpers/credential-files.ts';
 import { redisSkipReason, startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
-import { startTestBroker, type TestBroker } from '../helpers/test-broker.ts';
+import { startTestBroker, waitUntilReady, type TestBroker } from '../helpers/test-broker.ts';
+import { manualClock } from '../helpers/manual-clock.ts';
 
 const skipRedis = redisSkipReason();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -32,8 +33,11 @@ after(async () => {
 
 describe('one replica', () => {
   let tb: TestBroker;
+  // Buckets refill by the broker's clock, which moves only when the test says: a slow machine cannot
+  // refill one between two requests.
+  const clock = manualClock();
   before(async () => {
-    tb = await startTestBroker({ credentials, callers }, dir.path);
+    tb = await startTestBroker({ credentials, callers }, dir.path, { clock });
   });
   after(() => tb.close());
 
@@ -49,12 +53,12 @@ describe('one replica', () => {
     assert.ok(Number(limited!.headers.get('retry-after')) >= 1);
     assert.equal(((await limited!.json()) as { code: string }).code, 'rate_limited');
     for (let i = 0; i < 20; i++) assert.equal((await tb.token('quiet-key', { credential: 'cdr' })).status, 200);
-    await sleep(1100);
+    clock.advance(1100);
     assert.equal((await tb.token('noisy-key', { credential: 'cdr' })).status, 200, 'the bucket refills');
   });
 
   test('the managed-identity endpoint and bad requests count too', async () => {
-    await sleep(4100);
+    clock.advance(4100);
     for (let i = 0; i < 4; i++) await tb.token('noisy-key', { bogus: true });
     assert.equal((await tb.token('noisy-key', { credential: 'cdr' })).status, 429);
   });
@@ -64,10 +68,13 @@ describe('replicas sharing Redis', { skip: skipRedis }, () => {
   let redis: TestRedis;
   let a: TestBroker;
   let b: TestBroker;
+  // Both replicas on one clock that stays inside one rate-limit window for the whole test.
+  const clock = manualClock();
   before(async () => {
     redis = await startTestRedis();
     const config = { cache: { redisUrl: redis.url }, credentials, callers };
-    [a, b] = await Promise.all([startTestBroker(config, dir.path), startTestBroker(config, dir.path)]);
+    [a, b] = await Promise.all([startTestBroker(config, dir.path, { clock }), startTestBroker(config, dir.path, { clock })]);
+    await Promise.all([waitUntilReady(a.url), waitUntilReady(b.url)]);
   });
   after(async () => {
     await a.close();
@@ -76,9 +83,17 @@ describe('replicas sharing Redis', { skip: skipRedis }, () => {
   });
 
   test('a caller that used its budget on one replica is refused by the other in the same window', async () => {
-    await sleep(1000 - (Date.now() % 1000) + 20); // start just after a window boundary
+    clock.toNextSecond(20); // just after a window boundary
     for (let i = 0; i < 4; i++) assert.equal((await a.token('noisy-key', { credential: 'cdr' })).status, 200);
-    await sleep(450); // both replicas sync (every 200 ms)
+    // Replicas sync every 200 ms: wait until a has written its count, then for b to read it (the
+    // window cannot end meanwhile: the clock stands still).
+    const window = Math.floor(clock.now() / 1000);
+    const deadline = Date.now() + 60_000;
+    while (redis.cli('GET', `token-broker:counter:rate:noisy:${window}`) !== '4') {
+      assert.ok(Date.now() < deadline, 'replica a never wrote its count');
+      await sleep(50);
+    }
+    await sleep(1000);
     const res = await b.token('noisy-key', { credential: 'cdr' });
     assert.equal(res.status, 429, 'the other replica knows the budget is spent');
     assert.match(((await res.json()) as { detail: string }).detail, /across the cluster/);

@@ -137,7 +137,9 @@ describe('redis cache specifics', { skip }, () => {
     await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.now();
     await assert.rejects(cache.get('k'), CacheUnavailable);
-    assert.ok(Date.now() - t0 < 500, 'no waiting on a dead Redis');
+    // Redis is started again only below: a get that waited for it would never settle here, so this
+    // generous bound tells "failed fast" from "queued until Redis returns" on any machine.
+    assert.ok(Date.now() - t0 < 10_000, 'no waiting on a dead Redis');
     assert.equal(cache.status().state, 'degraded');
     await own.start();
     await cache.ready(10_000);

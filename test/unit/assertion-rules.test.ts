@@ -1,4 +1,4 @@
-// The assertion lint (DESIGN §5 "Diagnostics", issue 5): a table of faulty assertions, each built
+// The assertion lint (docs/design.md §5.4, issue 5): a table of faulty assertions, each built
 // and signed here with throw-away keys and mapped to the finding ids it must produce; good
 // assertions for every IdP that must produce no error; and the forum-thread case.
 import { before, describe, test } from 'node:test';
@@ -227,7 +227,7 @@ describe('faulty assertions: each produces its findings', () => {
 });
 
 describe('the forum-thread assertion (Power BI, "audience claim does not match Realm issuer")', () => {
-  // seeds/powerbi-api-jwt-auth-forum-thread.txt: RS256 + x5t/kid "SSL_FINGERPRINT", aud = the tenant
+  // docs/design.md §10.12: RS256 + x5t/kid "SSL_FINGERPRINT", aud = the tenant
   // authority, nbf = iat + 60 s, exp = iat + 1 h, POSTed to the v1 endpoint on login.windows.net.
   const POSTED_TO = `https://login.windows.net/${T}/oauth2/token`;
   const forum = () =>

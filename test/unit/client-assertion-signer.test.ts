@@ -1,4 +1,4 @@
-// The assertion header and claims per IdP (DESIGN §6 "Assertions"), verified with the certificate.
+// The assertion header and claims per IdP (docs/design.md §6.1), verified with the certificate.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';

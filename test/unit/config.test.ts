@@ -141,6 +141,55 @@ describe('config validation', () => {
     assert.deepEqual(paths.sort(), ['credentials[0].certificate.keyFile', 'credentials[1].certificate.certFile']);
   });
 
+  test('independent problems in every part are reported together: schema, cross-field and files', () => {
+    const config = baseConfig() as any;
+    config.credentials[0].tenantId = 'common';
+    config.credentials[0].certificate.certFile = 'nope.crt';
+    config.credentials[1].provider = 'oicd';
+    config.credentials[1].certificate = { certFile: 'weak.crt', keyFile: 'weak.key' };
+    config.credentials[1].timeoutMs = 5;
+    config.callers.push({ id: 'jobs', apiKeySha256: sha256Hex('other'), allow: [{ credential: 'nope' }, { credential: 'cdr' }] });
+    config.callers.push({ id: 'k8s', jwt: { issuer: 'https://kubernetes.default.svc', audience: 'token-broker', subject: 'system:serviceaccount:bi:*', jwksFile: 'absent-jwks.json' } });
+    config.cache = { redisUrl: 'http://not-redis', tlsCaFile: 'absent-ca.pem' };
+    const problems = problemsOf(() => validateConfig(config, dir.path));
+    const at = (path: string) => problems.filter((p) => p.path === path).map((p) => p.message);
+    assert.match(at('credentials[0].tenantId').join(), /'common' is a multi-tenant alias.*tenant GUID/);
+    assert.match(at('credentials[0].certificate.certFile').join(), /file not found/);
+    assert.match(at('credentials[1].provider').join(), /unknown provider 'oicd': must be one of 'entra', 'oidc' \(did you mean 'oidc'\?\)/);
+    assert.match(at('credentials[1].certificate.keyFile').join(), /1024 bits/);
+    assert.match(at('credentials[1].timeoutMs').join(), /100/);
+    assert.match(at('callers[1].id').join(), /duplicate caller id 'jobs'/);
+    assert.match(at('callers[1].allow[0].credential').join(), /no credential with id 'nope'/);
+    assert.deepEqual(at('callers[1].allow[1].credential'), [], "'cdr' is configured, even with a broken provider");
+    assert.match(at('callers[2].jwt.jwksFile').join(), /file not found or not readable/);
+    assert.match(at('cache.redisUrl').join(), /redis:\/\//);
+    assert.match(at('cache.tlsCaFile').join(), /file not found or not readable/);
+    const keys = problems.map((p) => `${p.path}: ${p.message}`);
+    assert.equal(new Set(keys).size, keys.length, `no problem twice: ${JSON.stringify(keys)}`);
+  });
+
+  test('a provider that is missing or not a string gets the allowed values too', () => {
+    const config = baseConfig() as any;
+    delete config.credentials[0].provider;
+    config.credentials[1].provider = 42;
+    const problems = problemsOf(() => validateConfig(config, dir.path));
+    assert.match(problems.find((p) => p.path === 'credentials[0].provider')!.message, /^required: one of 'entra', 'oidc'$/);
+    assert.match(problems.find((p) => p.path === 'credentials[1].provider')!.message, /^unknown provider 42: must be one of 'entra', 'oidc'$/);
+  });
+
+  test('schemaOnly: no file is read, schema and cross-field problems still refuse', () => {
+    const config = baseConfig() as any;
+    for (const c of config.credentials) c.certificate = { certFile: '/nonexistent/tls.crt', keyFile: '/nonexistent/tls.key' };
+    config.cache = { redisUrl: 'rediss://redis:6380', encryptionKeyFile: '/nonexistent/cache-key', tlsCaFile: '/nonexistent/ca.crt' };
+    const loaded = validateConfig(config, dir.path, {}, '(test)', new Date(), { schemaOnly: true });
+    assert.equal(loaded.config.credentials.length, 2);
+    assert.equal(loaded.materials.size, 0);
+    config.callers[0].allow = [{ credential: 'nope' }];
+    config.credentials[0].tenantId = 'organizations';
+    const problems = problemsOf(() => validateConfig(config, dir.path, {}, '(test)', new Date(), { schemaOnly: true }));
+    assert.deepEqual(problems.map((p) => p.path).sort(), ['callers[0].allow[0].credential', 'credentials[0].tenantId']);
+  });
+
   test('env overrides HOST, PORT and LOG_LEVEL; a bad PORT is named', () => {
     const loaded = validateConfig(baseConfig(), dir.path, { HOST: '127.0.0.2', PORT: '9999', LOG_LEVEL: 'warn' });
     assert.equal(loaded.config.server.host, '127.0.0.2');
@@ -148,6 +197,12 @@ describe('config validation', () => {
     assert.equal(loaded.config.server.logLevel, 'warn');
     const problems = problemsOf(() => validateConfig(baseConfig(), dir.path, { PORT: 'eighty' }));
     assert.equal(problems[0]!.path, 'env.PORT');
+  });
+
+  test('server or cache that is not a mapping, with env overrides set: a problem naming it, not a crash', () => {
+    const env = { HOST: '127.0.0.2', REDIS_URL: 'redis://127.0.0.1:6379' };
+    const problems = problemsOf(() => validateConfig({ ...baseConfig(), server: 'x', cache: 5 }, dir.path, env));
+    assert.deepEqual(problems.map((p) => p.path).sort(), ['cache', 'server']);
   });
 
   test('a missing file and broken YAML are reported with the path and line', () => {
@@ -186,6 +241,44 @@ describe('token-broker config check', () => {
     assert.match(run.stderr, /credentials\[0\]\.certificate\.keyFile: the private key does not match/);
     assert.match(run.stderr, /credentials\[1\]\.certificate\.keyFile: RSA key of 1024 bits/);
     assert.doesNotMatch(run.stderr, /at .*\.ts:\d+/, 'no stack trace');
+  });
+
+  test('several independent problems in one file: all listed with their paths, exit 1', () => {
+    const config = baseConfig() as any;
+    config.credentials[0].tenantId = 'common';
+    config.credentials[0].certificate.certFile = 'nope.crt';
+    config.credentials[1].provider = 'keycloak';
+    config.callers[0].allow = [{ credential: 'nope' }];
+    const file = dir.write('many.yaml', stringify(config));
+    const run = cli(['config', 'check', file]);
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /credentials\[0\]\.tenantId: 'common' is a multi-tenant alias/);
+    assert.match(run.stderr, /credentials\[0\]\.certificate\.certFile: file not found/);
+    assert.match(run.stderr, /credentials\[1\]\.provider: unknown provider 'keycloak': must be one of 'entra', 'oidc'/);
+    assert.match(run.stderr, /callers\[0\]\.allow\[0\]\.credential: no credential with id 'nope'/);
+    assert.doesNotMatch(run.stderr, /at .*\.ts:\d+/, 'no stack trace');
+  });
+
+  test('--schema-only passes a chart-rendered config whose files do not exist, and still fails on schema problems', () => {
+    const config = baseConfig() as any;
+    for (const c of config.credentials) c.certificate = { certFile: '/etc/token-broker/certs/tls.crt', keyFile: '/etc/token-broker/certs/tls.key' };
+    config.cache = { redisUrl: 'rediss://redis:6380', tlsCaFile: '/etc/token-broker/redis-ca/ca.crt' };
+    const file = dir.write('rendered.yaml', stringify(config));
+    const full = cli(['config', 'check', file]);
+    assert.equal(full.status, 1, 'without the flag the missing files are problems');
+    assert.match(full.stderr, /credentials\[0\]\.certificate\.certFile: file not found/);
+    const ok = cli(['config', 'check', '--schema-only', file]);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /^ok: .*rendered\.yaml \(schema only: certificate, key and other files not read\)$/m);
+    assert.match(ok.stdout, /^ {2}powerbi: entra v2 public$/m);
+    config.credentials[0].tenantId = 'common';
+    config.callers[0].allow = [{ credential: 'nope' }];
+    const bad = cli(['config', 'check', dir.write('rendered-bad.yaml', stringify(config)), '--schema-only']);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /credentials\[0\]\.tenantId: /);
+    assert.match(bad.stderr, /callers\[0\]\.allow\[0\]\.credential: /);
+    assert.doesNotMatch(bad.stderr, /file not found/);
+    assert.equal(cli(['config', 'check', '--schema-onyl', file]).status, 2);
   });
 
   test('a missing file exits 1 and usage errors exit 2', () => {

@@ -1,5 +1,5 @@
 // Proves each validation rule of the Entra stand-in fires with the AADSTS code real Entra uses
-// (reference: /work/shared/reference/entra-assertions-and-managed-identity.md §1-§3).
+// (docs/design.md §8.5 for the stand-in, §10 and §11 for what Entra does).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID, sign as cryptoSign } from 'node:crypto';
@@ -68,7 +68,7 @@ interface AssertionOptions {
   claims?: Record<string, unknown>;
 }
 
-/** A client assertion shaped like MSAL's (reference §1.6), signed with jsonwebtoken. */
+/** A client assertion shaped like MSAL's (docs/design.md §10.6), signed with jsonwebtoken. */
 function assertion(o: AssertionOptions): string {
   const cert = o.cert ?? rsa;
   const alg = o.alg ?? 'PS256';
@@ -118,7 +118,7 @@ async function post(
   return { status: res.status, headers: res.headers, json: (await res.json()) as Record<string, unknown> };
 }
 
-/** Checks the AADSTS body shape real Entra returns (brief; reference §2). */
+/** Checks the AADSTS body shape real Entra returns (docs/design.md §8.5, §11.1). */
 function assertAadsts(a: Answer, code: number, status: number, error?: string): string {
   assert.equal(a.status, status, `status for AADSTS${code}: ${JSON.stringify(a.json)}`);
   assert.deepEqual(a.json['error_codes'], [code], JSON.stringify(a.json));
@@ -143,7 +143,7 @@ describe('entra stand-in: good assertions', () => {
     const a = await post(si, 'v2', form(si, 'v2', {}, assertion({ aud: audFor(si, 'v2'), alg: 'PS256', thumb: 'x5t#S256' })));
     assert.equal(a.status, 200, JSON.stringify(a.json));
     assert.equal(a.json['token_type'], 'Bearer');
-    assert.equal(a.json['expires_in'], 3599); // integers on v2 (reference §3.2)
+    assert.equal(a.json['expires_in'], 3599); // integers on v2 (docs/design.md §10.7)
     assert.equal(a.json['ext_expires_in'], 3599);
     assert.equal('refresh_in' in a.json, false);
     assert.equal('resource' in a.json, false);
@@ -161,7 +161,7 @@ describe('entra stand-in: good assertions', () => {
     const a = await post(si, 'v1', form(si, 'v1', {}, assertion({ aud: audFor(si, 'v1'), alg: 'RS256', thumb: 'x5t' })));
     assert.equal(a.status, 200, JSON.stringify(a.json));
     assert.equal(a.json['token_type'], 'Bearer');
-    assert.equal(a.json['expires_in'], '3599'); // strings on v1 (reference §3.2)
+    assert.equal(a.json['expires_in'], '3599'); // strings on v1 (docs/design.md §10.7)
     assert.equal(a.json['ext_expires_in'], '3599');
     assert.match(String(a.json['expires_on']), /^\d+$/);
     assert.match(String(a.json['not_before']), /^\d+$/);
@@ -173,14 +173,14 @@ describe('entra stand-in: good assertions', () => {
   });
 
   it('ES256 with a registered EC certificate is refused like Entra does (AADSTS5002738), not issued', async () => {
-    // Deliberate deviation from the brief: Entra accepts only RSA certificate credentials (see
+    // Deliberate: Entra accepts only RSA certificate credentials (docs/design.md §10.5; see
     // ACCEPTED_ALGS in the stand-in for the sources).
     const a = await post(si, 'v2', form(si, 'v2', { client_id: EC_APP }, assertion({ cert: ec, alg: 'ES256', clientId: EC_APP, aud: audFor(si, 'v2') })));
     const d = assertAadsts(a, 5002738, 400, 'invalid_request');
     assert.match(d, /'ES256' is not a supported signature algorithm/);
   });
 
-  it('tolerates MSAL.NET-style string exp and a string nbf (reference §1.2)', async () => {
+  it('tolerates MSAL.NET-style string exp and a string nbf (docs/design.md §10.2)', async () => {
     const now = nowSec();
     const a = rawJws(
       { alg: 'RS256', typ: 'JWT', x5t: b64url(sha1(rsa.der)) },
@@ -191,7 +191,7 @@ describe('entra stand-in: good assertions', () => {
     assert.equal(r.status, 200, JSON.stringify(r.json));
   });
 
-  it('issues tokens for the other Power BI clouds (reference §3.3) and honours setTokenLifetime/refresh_in', async () => {
+  it('issues tokens for the other Power BI clouds (docs/design.md §10.8) and honours setTokenLifetime/refresh_in', async () => {
     si.setTokenLifetime(4000, { refreshInSeconds: 2000 });
     try {
       const a = await post(si, 'v2', form(si, 'v2', { scope: 'https://high.analysis.usgovcloudapi.net/powerbi/api/.default' }));
@@ -306,7 +306,7 @@ describe('entra stand-in: assertion checks (steps 6-11)', () => {
     }
   });
 
-  it('aud as an array: AADSTS50027 (reference §1.3 [I4])', async () => {
+  it('aud as an array: AADSTS50027 (docs/design.md §10.3)', async () => {
     const a = assertion({ aud: audFor(si, 'v2'), claims: { aud: [audFor(si, 'v2'), `${si.url}/${TENANT}/v2.0`] } });
     assertAadsts(await post(si, 'v2', form(si, 'v2', {}, a)), 50027, 401);
   });
@@ -338,11 +338,11 @@ describe('entra stand-in: assertion checks (steps 6-11)', () => {
 
   it('aud must be the exact URL posted to: other host, v1 URL on v2, login host → AADSTS700023', async () => {
     const wrong = [
-      `http://localhost:${si.port}${tokenPath('v2')}`, // alias host [I1]
+      `http://localhost:${si.port}${tokenPath('v2')}`, // alias host (docs/design.md §10.3)
       audFor(si, 'v1'), // v1 aud posted to v2
       `https://login.microsoftonline.com/${TENANT}/oauth2/v2.0/token`,
       `${audFor(si, 'v2')}?client-request-id=x`,
-      `${si.url}/${TENANT}/v2.0`, // pre-2022 documented value (reference §1.3)
+      `${si.url}/${TENANT}/v2.0`, // pre-2022 documented value (docs/design.md §10.3)
     ];
     for (const aud of wrong) {
       const d = assertAadsts(await post(si, 'v2', form(si, 'v2', {}, assertion({ aud }))), 700023, 401, 'invalid_client');
@@ -358,7 +358,7 @@ describe('entra stand-in: assertion checks (steps 6-11)', () => {
     assert.equal(si.requests.at(-1)?.path, tokenPath('v2'));
   });
 
-  it('/common with a certificate: AADSTS700023 (reference §1.3 [I2])', async () => {
+  it('/common with a certificate: AADSTS700023 (docs/design.md §10.3)', async () => {
     const a = await post(si, 'v2', form(si, 'v2', {}, assertion({ aud: audFor(si, 'v2', 'common') })), { tenant: 'common' });
     assertAadsts(a, 700023, 401);
   });
@@ -377,14 +377,14 @@ describe('entra stand-in: assertion checks (steps 6-11)', () => {
     assert.doesNotMatch(d, /Thumbprint of key used by client/);
   });
 
-  it('x5t as base64url of the hex string instead of the digest: AADSTS700027 (reference §1.1 [I6])', async () => {
+  it('x5t as base64url of the hex string instead of the digest: AADSTS700027 (docs/design.md §10.1)', async () => {
     const hexText = sha1(rsa.der).toString('hex');
     const a = assertion({ alg: 'RS256', aud: audFor(si, 'v2'), header: { x5t: b64url(hexText) } });
     const d = assertAadsts(await post(si, 'v2', form(si, 'v2', {}, a)), 700027, 401);
     assert.ok(d.includes(`Thumbprint of key used by client: '${Buffer.from(hexText).toString('hex').toUpperCase()}'`), d);
   });
 
-  it('SHA-256 value in x5t: AADSTS700027 (reference §1.1, entra-docs PR #1607)', async () => {
+  it('SHA-256 value in x5t: AADSTS700027 (docs/design.md §10.1, entra-docs PR #1607)', async () => {
     const a = assertion({ alg: 'RS256', aud: audFor(si, 'v2'), header: { x5t: b64url(sha256(rsa.der)) } });
     assertAadsts(await post(si, 'v2', form(si, 'v2', {}, a)), 700027, 401);
   });

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryTokenCache } from '../../src/cache/memory-token-cache.ts';
 import { IdpRejected, IdpUnavailable, UnknownCredential } from '../../src/core/errors.ts';
-import { TokenService, type CredentialRuntime } from '../../src/core/token-service.ts';
+import { FALLBACK_LIFETIME_SECONDS, MAX_TOKEN_LIFETIME_SECONDS, MIN_EXCHANGE_INTERVAL_MS, TokenService, type CredentialRuntime } from '../../src/core/token-service.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import type { IssuedToken, TokenProvider, TokenRequest } from '../../src/providers/token-provider.ts';
 import type { LoadedCertificate } from '../../src/credentials/certificate.ts';
@@ -106,12 +106,39 @@ describe('token service', () => {
     assert.equal((await service.getToken({ credentialId: 'cdr', scope: '', minTtlSeconds: 0 })).accessToken, 'ok');
   });
 
-  test('a min_ttl above the IdP lifetime is honoured literally and logged as such', async () => {
-    const { service, provider, logs } = setup();
-    await service.getToken({ credentialId: 'cdr', scope: '', minTtlSeconds: 7200 });
-    await service.getToken({ credentialId: 'cdr', scope: '', minTtlSeconds: 7200 });
-    assert.equal(provider.calls.length, 2);
+  test('a min_ttl above the IdP lifetime: the last exchange\'s token is served, one exchange per minimum interval', async () => {
+    const { service, provider, logs, clock } = setup();
+    const first = await service.getToken({ credentialId: 'cdr', scope: '', minTtlSeconds: 7200, minTtlExplicit: true });
+    assert.equal(first.cacheOutcome, 'miss');
+    const again = await service.getToken({ credentialId: 'cdr', scope: '', minTtlSeconds: 7200, minTtlExplicit: true });
+    assert.equal(again.cacheOutcome, 'hit');
+    assert.equal(again.accessToken, first.accessToken);
+    assert.equal(provider.calls.length, 1);
     assert.match(logs.text, /min_ttl_seconds exceeds the lifetime/);
+    clock.advance(MIN_EXCHANGE_INTERVAL_MS);
+    assert.equal((await service.getToken({ credentialId: 'cdr', scope: '', minTtlSeconds: 7200, minTtlExplicit: true })).cacheOutcome, 'refreshed');
+    assert.equal(provider.calls.length, 2);
+  });
+
+  test('lifetimes: capped at 24 h, never past the token\'s own exp; without expires_in the exp decides, else the fallback', async () => {
+    const { service, provider, clock } = setup();
+    const cases: { issued: Partial<IssuedToken>; lifetimeMs: number }[] = [
+      { issued: { expiresInSeconds: 10 * 365 * 86_400 }, lifetimeMs: MAX_TOKEN_LIFETIME_SECONDS * 1000 },
+      { issued: { expiresInSeconds: 3600, expiresAtMs: clock.now() + 600_000 }, lifetimeMs: 600_000 },
+      { issued: { expiresAtMs: clock.now() + 1_200_000 }, lifetimeMs: 1_200_000 },
+      { issued: {}, lifetimeMs: FALLBACK_LIFETIME_SECONDS * 1000 },
+    ];
+    for (const [i, c] of cases.entries()) {
+      provider.next = async () => ({ accessToken: `t${i}`, tokenType: 'Bearer', ...c.issued });
+      const token = await service.getToken({ credentialId: 'cdr', scope: `s${i}`, minTtlSeconds: 0 });
+      assert.equal(token.expiresAt - token.obtainedAt, c.lifetimeMs, JSON.stringify(c.issued));
+    }
+  });
+
+  test('a token whose own exp is already past is IdpRejected with a hint about clocks', async () => {
+    const { service, provider, clock } = setup();
+    provider.next = async () => ({ accessToken: 'old', tokenType: 'Bearer', expiresInSeconds: 3600, expiresAtMs: clock.now() - 60_000 });
+    await assert.rejects(service.getToken({ credentialId: 'cdr', scope: '', minTtlSeconds: 0 }), (err: unknown) => err instanceof IdpRejected && /clock/.test(err.hint));
   });
 
   test('an unknown credential is UnknownCredential', async () => {

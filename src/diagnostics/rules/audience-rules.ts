@@ -1,6 +1,6 @@
 // `aud` and the token endpoint itself. The audience is the most common reason an assertion is
 // refused (AADSTS700023 "audience claim does not match Realm issuer"), and every IdP has its own
-// rule (reference peer-systems, table "Assertion rules by IdP"; entra reference §1.3):
+// rule (docs/design.md §13, table of assertion rules by IdP; §10.3 for Entra):
 // - Entra: the exact, tenant-specific token URL POSTed to, same host, one string;
 // - Keycloak: realm issuer or token / introspection / PAR / CIBA endpoint, one value since 26.2;
 // - Okta: the full token endpoint URL ("the endpoint invoked for the request");
@@ -47,7 +47,7 @@ function analyseEntra(value: string, ctx: LintContext): AudIssue | undefined | '
     const fixExact = `set aud to exactly ${expected} (the URL you POST to), as one string`;
     if (!a) return { id: 'aud.not_token_endpoint', message: `aud is not a URL; Entra wants the token URL you POST to`, expected, fix: fixExact };
     if (a.tenant && ENTRA_MULTI_TENANT_SEGMENTS.has(a.tenant.toLowerCase())) {
-      return { id: 'aud.common_tenant', message: `aud names /${a.tenant}, not a tenant: certificate assertions need the tenant-specific token URL (reference §1.3 [I2])`, expected, fix: fixExact };
+      return { id: 'aud.common_tenant', message: `aud names /${a.tenant}, not a tenant: certificate assertions need the tenant-specific token URL`, expected, fix: fixExact };
     }
     if (a.shape === 'authority' || a.shape === 'issuer') {
       return {
@@ -75,12 +75,12 @@ function analyseEntra(value: string, ctx: LintContext): AudIssue | undefined | '
     }
     if (a.host !== e.host) {
       if (a.clouds.length > 0 && e.clouds.length > 0 && !a.clouds.some((c) => e.clouds.includes(c))) {
-        return { id: 'aud.wrong_cloud', message: `aud is on ${a.host}, a login host of another cloud than ${e.host} where the request goes (cross-cloud → AADSTS700023, reference §1.3 [I3])`, expected, fix: fixExact };
+        return { id: 'aud.wrong_cloud', message: `aud is on ${a.host}, a login host of another cloud than ${e.host} where the request goes (cross-cloud → AADSTS700023)`, expected, fix: fixExact };
       }
       if (a.canonicalHost && a.canonicalHost === e.canonicalHost) {
         return {
           id: 'aud.host_alias',
-          message: `aud is on ${a.host} but the request goes to ${e.host}: aliases of one login host, yet Entra compares aud with the host called ("aud != token endpoint", reference §1.3 [I1])`,
+          message: `aud is on ${a.host} but the request goes to ${e.host}: aliases of one login host, yet Entra compares aud with the host called ("aud != token endpoint")`,
           expected,
           fix: fixExact,
         };
@@ -113,7 +113,7 @@ function analyseOidc(values: string[], ctx: LintContext): AudIssue | undefined |
   const { idp, tokenEndpoint, issuer } = ctx.target;
   const accepted = new Set<string>();
   if (idp === 'keycloak') {
-    // Keycloak accepts any of these (reference peer-systems §9).
+    // Keycloak accepts any of these (docs/design.md §13.1).
     const realm = issuer ? stripSlash(issuer) : undefined;
     if (realm) {
       for (const path of ['', '/protocol/openid-connect/token', '/protocol/openid-connect/token/introspect', '/protocol/openid-connect/ext/par/request', '/protocol/openid-connect/ext/ciba/auth']) {
@@ -239,7 +239,7 @@ export const audArray = defineRule({
   claim: 'aud',
   severity: 'error',
   idps: ['entra'],
-  // openid-client sent [issuer, token_endpoint] → "AADSTS50027: JWT token is invalid or malformed" (reference §1.3 [I4]).
+  // openid-client sent [issuer, token_endpoint] → "AADSTS50027: JWT token is invalid or malformed" (panva/openid-client#348; docs/design.md §10.3).
   idpError: { entra: 'AADSTS50027' },
   summary: 'aud is an array: Entra wants one string',
   check: (ctx) => {
@@ -268,7 +268,7 @@ export const audMultiple = defineRule({
       return { message: 'aud is a one-element array; accepted, but a single string is what RFC 7523bis and Keycloak expect', severity: 'info', expected: ctx.target.audience ?? aud[0], actual: aud };
     }
     return {
-      // Keycloak: single audience by default since 26.2 (reference peer-systems §9, keycloak#38819).
+      // Keycloak: single audience by default since 26.2 (keycloak/keycloak#38819; docs/design.md §13.1).
       message: `aud holds ${aud.length} values; ${ctx.target.idp === 'keycloak' ? 'Keycloak refuses several since 26.2 unless allowMultipleAudiencesForJwtClientAuthentication is on' : 'RFC 7523bis asks for exactly one'}`,
       expected: ctx.target.audience,
       actual: aud,
@@ -319,7 +319,7 @@ export const endpointCommonTenant = defineRule({
     const e = ctx.target.entra;
     if (!e?.tenant || !ENTRA_MULTI_TENANT_SEGMENTS.has(e.tenant.toLowerCase())) return undefined;
     return {
-      message: `the request goes to /${e.tenant}: with a certificate Entra answers AADSTS700023 whatever aud says (reference §1.3 [I2])`,
+      message: `the request goes to /${e.tenant}: with a certificate Entra answers AADSTS700023 whatever aud says`,
       expected: `${e.origin}/<tenant-id>/oauth2/${e.version === 'v1' ? '' : 'v2.0/'}token`,
       actual: e.url,
       fix: 'POST to the tenant-specific token URL (tenant GUID or verified domain) and use it as aud',
@@ -338,7 +338,7 @@ export const endpointHostAlias = defineRule({
     if (!e?.alias || !e.canonicalHost) return undefined;
     const preferred = `https://${e.canonicalHost}/${e.tenant ?? '<tenant-id>'}/oauth2/${e.version === 'v1' ? '' : 'v2.0/'}token`;
     return {
-      // Aliases per cloud discovery metadata; MSAL rewrites aliases to the preferred host (reference §1.3, §4.2).
+      // Aliases per cloud discovery metadata; MSAL rewrites aliases to the preferred host (docs/design.md §10.3, §10.9).
       message: `${e.host} is an alias of ${e.canonicalHost}; it may work when aud uses the same host, but nothing confirms it: use ${e.canonicalHost} for both the POST and aud`,
       expected: preferred,
       actual: e.url,

@@ -1,5 +1,5 @@
 // Header rules: alg, typ, the certificate thumbprints (x5t, x5t#S256), x5c, kid, crit.
-// Sources: reference "entra-assertions-and-managed-identity.md" §1.1 and §1.5; RFC 7515 §4.1.
+// Sources: docs/design.md §10.1 and §10.5; RFC 7515 §4.1.
 import { X509Certificate } from 'node:crypto';
 import { computeThumbprints } from '../../credentials/thumbprints.ts';
 import { ALL_IDPS, OIDC_IDPS, defineRule, memoised, type AssertionRule, type LintContext, type RuleHit } from '../assertion-rule.ts';
@@ -37,7 +37,7 @@ export const algHmac = defineRule({
   claim: 'alg',
   severity: 'error',
   idps: ALL_IDPS,
-  // Keycloak and oidc-provider reject symmetric algs for private_key_jwt (reference peer-systems §9).
+  // Keycloak and oidc-provider reject symmetric algs for private_key_jwt (docs/design.md §8.2, §13.1).
   idpError: { entra: 'AADSTS50027', keycloak: 'Invalid signature algorithm', okta: 'invalid_client', auth0: 'invalid_client', generic: 'invalid_client' },
   summary: 'alg is HMAC (HS256…): that is client_secret_jwt, not a certificate assertion',
   fix: 'sign with the private key of the registered certificate (RS256/PS256/ES256), not with a shared secret',
@@ -53,7 +53,7 @@ export const algNotAccepted = defineRule({
   claim: 'alg',
   severity: 'error',
   idps: ALL_IDPS,
-  // Entra: "'ES256' is not a supported signature algorithm" (AADSTS5002738); Keycloak: exact string (peer-systems §9).
+  // Entra: "'ES256' is not a supported signature algorithm" (AADSTS5002738); Keycloak: exact string (docs/design.md §10.5, §13.1).
   idpError: { entra: 'AADSTS5002738', keycloak: 'Invalid signature algorithm', okta: 'invalid_client', auth0: 'invalid_client', generic: 'invalid_client' },
   summary: 'alg is not one the IdP accepts for private_key_jwt',
   check: (ctx) => {
@@ -81,7 +81,7 @@ export const algEntraRs256 = defineRule({
   check: (ctx) =>
     alg(ctx) === 'RS256'
       ? {
-          message: 'RS256 is accepted by Entra (older documentation, MSAL\'s fallback with x5t); the current documentation says PS256 with x5t#S256 (reference §1.1)',
+          message: 'RS256 is accepted by Entra (older documentation, MSAL\'s fallback with x5t); the current documentation says PS256 with x5t#S256',
           expected: 'PS256',
           actual: 'RS256',
         }
@@ -98,7 +98,7 @@ export const typNotJwt = defineRule({
   check: (ctx) => {
     const typ = ctx.header.typ;
     if (typeof typ === 'string' && (/^jwt$/i.test(typ) || /^client-authentication\+jwt$/i.test(typ))) return undefined;
-    // Entra: "typ: Should be JWT" (reference §1.1); other IdPs do not check it.
+    // Entra: "typ: Should be JWT" (docs/design.md §10.1); other IdPs do not check it.
     return {
       message: typ === undefined ? 'the header has no typ' : `typ is ${JSON.stringify(typ)}`,
       expected: 'JWT',
@@ -115,7 +115,7 @@ export type ThumbprintShape =
   | { kind: 'hex_as_text' | 'raw_hex'; digest: 'sha1' | 'sha256'; hex: string }
   | { kind: 'malformed'; reason: string };
 
-/** What a thumbprint header value actually holds (reference §1.1: binary digest, base64url). */
+/** What a thumbprint header value actually holds (docs/design.md §10.1: binary digest, base64url). */
 export function thumbprintShape(value: unknown): ThumbprintShape {
   if (typeof value !== 'string' || value === '') return { kind: 'malformed', reason: 'it is not a non-empty string' };
   // The hex thumbprint the Azure portal shows, pasted as is.
@@ -127,7 +127,7 @@ export function thumbprintShape(value: unknown): ThumbprintShape {
   if (bytes.length === 20) return { kind: 'sha1', bytes, notBase64url };
   if (bytes.length === 32) return { kind: 'sha256', bytes, notBase64url };
   const text = bytes.toString('latin1');
-  // base64 of the hex *string* instead of the digest bytes: the ADAL regression behind "invalid signature" [I6].
+  // base64 of the hex *string* instead of the digest bytes: the ADAL regression behind "invalid signature" (AzureAD/azure-activedirectory-library-for-dotnet#309).
   if (/^[0-9a-f]{40}$/i.test(text)) return { kind: 'hex_as_text', digest: 'sha1', hex: text.toUpperCase() };
   if (/^[0-9a-f]{64}$/i.test(text)) return { kind: 'hex_as_text', digest: 'sha256', hex: text.toUpperCase() };
   return { kind: 'malformed', reason: `it decodes to ${bytes.length} bytes, not a SHA-1 (20) or SHA-256 (32) digest` };
@@ -164,7 +164,7 @@ function thumbprintRules(param: ThumbParam): AssertionRule[] {
         const s = shape(ctx);
         if (s?.kind !== 'hex_as_text') return undefined;
         return {
-          message: `${param} encodes the hex string "${s.hex}" as text; it must be base64url of the ${digestName} digest bytes (the ADAL regression behind "invalid signature", reference §1.1)`,
+          message: `${param} encodes the hex string "${s.hex}" as text; it must be base64url of the ${digestName} digest bytes (the ADAL regression behind "invalid signature")`,
           expected: s.digest === wantDigest ? base64urlOfHex(s.hex) : undefined,
           actual: ctx.header[param],
           severity: severityFor(ctx),
@@ -236,7 +236,7 @@ function thumbprintRules(param: ThumbParam): AssertionRule[] {
         const s = shape(ctx);
         if (!s || (s.kind !== 'sha1' && s.kind !== 'sha256') || !s.notBase64url) return undefined;
         return {
-          // RFC 7515 §4.1.7 and MSAL use base64url; one docs PR claims standard base64 works (reference §1.1, #95348).
+          // RFC 7515 §4.1.7 and MSAL use base64url; one docs PR claims standard base64 works (MicrosoftDocs/azure-docs PR #95348; docs/design.md §10.1).
           message: `${param} is standard base64 with +, / or = padding; RFC 7515 and MSAL use base64url without padding (whether Entra accepts both is disputed)`,
           expected: s.bytes.toString('base64url'),
           actual: ctx.header[param],
@@ -255,7 +255,7 @@ export const thumbprintMissing = defineRule({
   claim: 'x5t#S256',
   severity: 'error',
   idps: ['entra'],
-  // "AADSTS50027: Invalid JWT token. No certificate thumbprint specified in token header." [I5]
+  // "AADSTS50027: Invalid JWT token. No certificate thumbprint specified in token header." (docs/design.md §10.1)
   idpError: { entra: 'AADSTS50027' },
   summary: 'no x5t / x5t#S256 header: Entra cannot find the certificate',
   fix: 'add x5t#S256 (with PS256) or x5t (with RS256): base64url of the certificate\'s SHA-256 / SHA-1 digest',
@@ -278,7 +278,7 @@ export const kidMissing = defineRule({
     ctx.header.kid === undefined && ctx.header.x5t === undefined && ctx.header['x5t#S256'] === undefined
       ? {
           // Keycloak picks the key by kid when the client uses a JWKS; with several keys a missing kid can give
-          // "Unable to load public key" (reference peer-systems §9).
+          // "Unable to load public key" (docs/design.md §13.1).
           message: 'the header has no kid: fine with one registered key; with several (rotation), send the kid registered at the IdP',
           idpError: ctx.target.idp === 'keycloak' ? 'Unable to load public key' : undefined,
         }
@@ -308,7 +308,7 @@ export const thumbprintPairing = defineRule({
     const has1 = ctx.header.x5t !== undefined;
     const has256 = ctx.header['x5t#S256'] !== undefined;
     if (has1 && has256) {
-      return { message: 'both x5t and x5t#S256 are sent: undocumented whether Entra accepts both (MSAL sends exactly one, reference "open points")' };
+      return { message: 'both x5t and x5t#S256 are sent: undocumented whether Entra accepts both (MSAL sends exactly one)' };
     }
     if (a === 'PS256' && has1 && !has256) return { message: 'PS256 with x5t only: MSAL pairs PS256 with x5t#S256; this pairing is undocumented', expected: 'x5t#S256' };
     if (a === 'RS256' && has256 && !has1) return { message: 'RS256 with x5t#S256 only: MSAL pairs RS256 with x5t; this pairing is undocumented', expected: 'x5t' };
@@ -349,7 +349,7 @@ function parseX5c(ctx: LintContext): X5cParse | undefined {
   const x5c = ctx.header.x5c;
   if (x5c === undefined) return undefined;
   return memoised(ctx, 'x5c', (): X5cParse => {
-    // RFC 7515 §4.1.6: an array of standard-base64 DER certificates, leaf first. MSAL.NET sends one string (reference §1.1).
+    // RFC 7515 §4.1.6: an array of standard-base64 DER certificates, leaf first. MSAL.NET sends one string (docs/design.md §10.1).
     const singleString = typeof x5c === 'string';
     const first = singleString ? x5c : Array.isArray(x5c) ? x5c[0] : undefined;
     if (typeof first !== 'string' || (Array.isArray(x5c) && x5c.some((c) => typeof c !== 'string'))) {
@@ -417,7 +417,7 @@ export const x5cSniHint = defineRule({
   check: (ctx): RuleHit | undefined =>
     ctx.header.x5c === undefined
       ? {
-          // AADSTS700027 "… SNI may be configured on the app. Please ensure that client assertion is being sent with the x5c claim" [I7].
+          // AADSTS700027 "… SNI may be configured on the app. Please ensure that client assertion is being sent with the x5c claim" (Azure/azure-sdk-for-net#29007).
           message: 'no x5c: not needed when the certificate is uploaded to the app registration; an app set up for subject name + issuer (SNI) auth answers AADSTS700027 without it',
         }
       : undefined,

@@ -1,6 +1,6 @@
 // Who the assertion says it is (iss, sub, the client_id it is sent with) and its jti.
-// RFC 7523 §3: iss = sub = client_id; Entra: the Application (client) ID GUID (reference §1.2, §2);
-// Keycloak: iss = sub, client_id form parameter = sub, jti required and single-use (peer-systems §9).
+// RFC 7523 §3: iss = sub = client_id; Entra: the Application (client) ID GUID (docs/design.md §10.2,
+// §11.1); Keycloak: iss = sub, client_id form parameter = sub, jti required and single-use (§13.1).
 import { ALL_IDPS, defineRule, type AssertionRule, type LintContext } from '../assertion-rule.ts';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -61,7 +61,7 @@ export const issNotClientId = defineRule({
   idps: ALL_IDPS,
   idpError: {
     entra: 'AADSTS700021',
-    // Keycloak compares the client_id form parameter with sub (reference peer-systems §9).
+    // Keycloak compares the client_id form parameter with sub (docs/design.md §13.1).
     keycloak: 'client_id parameter does not match sub claim',
     okta: 'invalid_client',
     auth0: 'invalid_client',
@@ -95,7 +95,7 @@ export const issNotGuid = defineRule({
     const url = /^https?:\/\//i.test(iss);
     return {
       message: url
-        ? 'iss is a URL: Entra then treats the assertion as a federated (workload identity) credential and looks for a matching federated identity record (reference §2, AADSTS70021)'
+        ? 'iss is a URL: Entra then treats the assertion as a federated (workload identity) credential and looks for a matching federated identity record (AADSTS70021)'
         : 'iss is not a GUID: Entra wants the Application (client) ID',
       actual: iss,
       expected: ctx.target.clientId,

@@ -1,7 +1,7 @@
 // The JWS itself and the certificate it should match: structure, signature (checked only against a
 // certificate the engineer names — a configured credential or a PEM file — never one fetched from
 // anywhere), thumbprints against that certificate, and the certificate's own fitness.
-// Sources: RFC 7515, RFC 7518 §3; reference §1.1, §1.5, §2 (AADSTS700027, 50013, 50032).
+// Sources: RFC 7515, RFC 7518 §3; docs/design.md §10.1, §10.5, §11.1 (AADSTS700027, 50013, 50032).
 import { constants, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { MIN_RSA_BITS } from '../../credentials/certificate.ts';
 import { EXPIRY_WARNING_DAYS as CERTIFICATE_EXPIRY_WARNING_DAYS } from '../../credentials/certificate-source.ts';
@@ -115,7 +115,7 @@ export const thumbprintWrongCertificate = defineRule({
   claim: 'x5t#S256',
   severity: 'error',
   idps: ALL_IDPS,
-  // "The key was not found., Thumbprint of key used by client: '…'" (reference §2, [I7][I8]).
+  // "The key was not found., Thumbprint of key used by client: '…'" (docs/design.md §11.1).
   idpError: { entra: 'AADSTS700027' },
   summary: 'the thumbprint header names another certificate than the one given',
   fix: 'compute x5t / x5t#S256 from the certificate that signs (token-broker thumbprint CERT)',
@@ -150,7 +150,7 @@ export const certificateExpired = defineRule({
   claim: 'certificate',
   severity: 'error',
   idps: ALL_IDPS,
-  // Entra: the key credential outside its validity → AADSTS700027 (reason expired) / 1000502 (reference peer-systems failure table).
+  // Entra: the key credential outside its validity → AADSTS700027 (reason expired) / 1000502 (docs/design.md §11.1).
   idpError: { entra: 'AADSTS700027' },
   summary: 'the certificate has expired or is not yet valid',
   fix: 'issue a new certificate, register it at the IdP and mount it for the broker',
@@ -186,7 +186,7 @@ export const certificateKeyMismatch = defineRule({
   claim: 'certificate',
   severity: 'error',
   idps: ALL_IDPS,
-  // "the key is found by thumbprint but the private key doesn't match that cert" (peer-systems failure table).
+  // "the key is found by thumbprint but the private key doesn't match that cert" (docs/design.md §11.2).
   idpError: { entra: 'AADSTS50013', keycloak: 'invalid_client', okta: 'invalid_client', auth0: 'invalid_client', generic: 'invalid_client' },
   summary: 'the private key does not belong to the certificate',
   fix: 'mount the key file that was generated with this certificate',

@@ -1,7 +1,7 @@
 // The time window: exp, nbf, iat, lifetime, and the usual clock bugs (local time instead of UTC,
-// milliseconds, strings, fractions). Sources: RFC 7519 §4.1.4-4.1.6, reference §1.2 / §1.4 (Entra),
-// peer-systems §9 (Keycloak: 15 s skew, "Max expiration of signed JWT" default 60 s), and the
-// failure-modes table (AADSTS700024 causes).
+// milliseconds, strings, fractions). Sources: RFC 7519 §4.1.4-4.1.6, docs/design.md §10.2 / §10.4
+// (Entra), §13.1 (Keycloak: 15 s skew, "Max expiration of signed JWT" default 60 s), and §11.2
+// (AADSTS700024 causes).
 import { ALL_IDPS, defineRule, memoised, type AssertionRule, type IdpKind, type LintContext, type RuleHit, type Severity } from '../assertion-rule.ts';
 
 type TimeClaim = 'exp' | 'nbf' | 'iat';
@@ -87,7 +87,7 @@ export const timeNotNumeric = defineRule({
     }
     if (strings.length === 0) return undefined;
     // MSAL.NET sends nbf/exp as JSON strings and Entra accepts them, but a string nbf seems to be read as
-    // absent ("valid from 1970-01-01" in AADSTS700024, reference §1.2); oidc-provider refuses them ("invalid exp value").
+    // absent ("valid from 1970-01-01" in AADSTS700024, docs/design.md §10.2); oidc-provider refuses them ("invalid exp value").
     const severity: Severity = ctx.target.idp === 'generic' ? 'error' : 'warning';
     return {
       message: `${strings.join(', ')} ${strings.length > 1 ? 'are' : 'is'} a JSON string, not a number${ctx.target.idp === 'entra' ? ' (Entra tolerates it as MSAL.NET sends it, but may ignore a string nbf)' : ''}`,
@@ -193,7 +193,7 @@ export const iatInFuture = defineRule({
     return {
       message: `iat is ${relative(iat - ctx.nowSeconds)} (${iso(iat)}): issued in the future`,
       actual: iso(iat),
-      // Keycloak checks iat against its 15 s skew; Entra does not appear to check iat (reference §1.2).
+      // Keycloak checks iat against its 15 s skew; Entra does not appear to check iat (docs/design.md §10.2).
       severity: ctx.target.idp === 'keycloak' && beyond ? 'error' : beyond ? 'warning' : 'info',
     };
   },

@@ -1,4 +1,4 @@
-// The diagnostics page (DESIGN §5 `GET /diagnostics`): one static document, no inline script or
+// The diagnostics page (docs/design.md §5.4, `GET /diagnostics`): one static document, no inline script or
 // style, so it runs under `default-src 'self'`. Its script and stylesheet are served beside it.
 export const PAGE_HTML = `<!doctype html>
 <html lang="en">

@@ -1,10 +1,11 @@
-// GET /diagnostics: the engineers' page (DESIGN §5). The page needs no authentication; the API calls
+// GET /diagnostics: the engineers' page (docs/design.md §5.4). The page needs no authentication; the API calls
 // it makes do (the caller key is typed into the page). A strict CSP replaces helmet's default on
 // these responses: everything from this origin, nothing inline, no framing, no form posts.
-import { Router, type Response } from 'express';
+import type { Response, Router } from 'express';
 import { PAGE_HTML } from '../diagnostics-page/page-html.ts';
 import { PAGE_JS } from '../diagnostics-page/page-script.ts';
 import { PAGE_CSS } from '../diagnostics-page/page-style.ts';
+import { familyRouter } from '../route-table.ts';
 
 export const DIAGNOSTICS_PAGE_CSP = [
   "default-src 'self'",
@@ -27,9 +28,9 @@ function send(res: Response, type: string, body: string): void {
 }
 
 export function diagnosticsPageRoutes(): Router {
-  const router = Router();
-  router.get('/diagnostics', (_req, res) => send(res, 'text/html; charset=utf-8', PAGE_HTML));
-  router.get('/diagnostics/app.js', (_req, res) => send(res, 'text/javascript; charset=utf-8', PAGE_JS));
-  router.get('/diagnostics/app.css', (_req, res) => send(res, 'text/css; charset=utf-8', PAGE_CSS));
-  return router;
+  return familyRouter('diagnostics-page', {
+    'GET /diagnostics': (_req, res) => send(res, 'text/html; charset=utf-8', PAGE_HTML),
+    'GET /diagnostics/app.js': (_req, res) => send(res, 'text/javascript; charset=utf-8', PAGE_JS),
+    'GET /diagnostics/app.css': (_req, res) => send(res, 'text/css; charset=utf-8', PAGE_CSS),
+  });
 }

@@ -1,6 +1,7 @@
-// /v1/diagnostics/* (DESIGN §5 "Diagnostics", contract) for callers with diagnostics: true. app.ts
-// mounts requireDiagnostics() in front, after authentication and before any body is read.
-import { Router, type Request, type Response } from 'express';
+// /v1/diagnostics/* (docs/design.md §5.4, contract) for callers with diagnostics: true. app.ts
+// mounts requireDiagnostics() in front, after authentication; only the routes that take a body read
+// one, so a wrong method or an unknown path is answered without parsing it.
+import type { Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
 import { normaliseScope } from '../../core/cache-key.ts';
 import { configuredScopes, entraScope } from '../../core/scopes.ts';
@@ -8,9 +9,10 @@ import { InvalidRequest, UnsupportedMediaType } from '../../core/errors.ts';
 import type { TokenService } from '../../core/token-service.ts';
 import { IDP_KINDS } from '../../diagnostics/assertion-rule.ts';
 import type { DiagnosticService } from '../../diagnostics/diagnostic-service.ts';
+import { familyRouter } from '../route-table.ts';
 import { parseRequest } from '../validate.ts';
 
-/** MSAL.NET caps an encoded assertion at 65,536 characters (reference §4.1); the body limit applies first. */
+/** MSAL.NET caps an encoded assertion at 65,536 characters (docs/design.md §10.9); the body limit applies first. */
 const MAX_ASSERTION_CHARS = 65_536;
 const MAX_ERROR_TEXT_CHARS = 16_384;
 
@@ -56,10 +58,8 @@ function noStore(res: Response): void {
   res.setHeader('Cache-Control', 'no-store');
 }
 
-export function diagnosticsRoutes(deps: { diagnostics: DiagnosticService; tokenService: TokenService }): Router {
-  const router = Router();
-
-  router.post('/v1/diagnostics/assertion', async (req: Request, res: Response) => {
+export function diagnosticsRoutes(deps: { diagnostics: DiagnosticService; tokenService: TokenService; jsonBody: RequestHandler[] }): Router {
+  const checkAssertion = async (req: Request, res: Response) => {
     requireJson(req);
     const body = parseRequest(assertionRequestSchema, req.body);
     const result = await deps.diagnostics.checkAssertion({
@@ -71,15 +71,15 @@ export function diagnosticsRoutes(deps: { diagnostics: DiagnosticService; tokenS
     });
     noStore(res);
     res.json({ header: result.header, claims: result.claims, signature: result.signature, findings: result.findings, verdict: result.verdict });
-  });
+  };
 
-  router.get('/v1/diagnostics/credentials/:id', async (req: Request, res: Response) => {
+  const describeCredential = async (req: Request, res: Response) => {
     const description = await deps.diagnostics.describeCredential(credentialId(req));
     noStore(res);
     res.json(description);
-  });
+  };
 
-  router.post('/v1/diagnostics/credentials/:id/probe', async (req: Request, res: Response) => {
+  const probe = async (req: Request, res: Response) => {
     // The body is optional (an empty POST is fine); when there is one it must be JSON.
     const hasBody = Number(req.get('content-length') ?? '0') > 0 || req.get('transfer-encoding') !== undefined;
     if (hasBody && !req.is('application/json')) throw new UnsupportedMediaType('send the request as Content-Type: application/json');
@@ -99,14 +99,19 @@ export function diagnosticsRoutes(deps: { diagnostics: DiagnosticService; tokenS
     const result = await deps.diagnostics.probe(id, scope);
     noStore(res);
     res.json(result);
-  });
+  };
 
-  router.post('/v1/diagnostics/explain', (req: Request, res: Response) => {
+  const explain = (req: Request, res: Response) => {
     requireJson(req);
     const body = parseRequest(explainRequestSchema, req.body);
     noStore(res);
     res.json(deps.diagnostics.explain(body.error));
-  });
+  };
 
-  return router;
+  return familyRouter('diagnostics', {
+    'POST /v1/diagnostics/assertion': [...deps.jsonBody, checkAssertion],
+    'GET /v1/diagnostics/credentials/:id': describeCredential,
+    'POST /v1/diagnostics/credentials/:id/probe': [...deps.jsonBody, probe],
+    'POST /v1/diagnostics/explain': [...deps.jsonBody, explain],
+  });
 }

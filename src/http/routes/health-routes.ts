@@ -1,21 +1,20 @@
 // /livez: the process answers. /readyz: config loaded, every certificate usable, cache reachable.
-import { Router } from 'express';
+import type { Request, Response, Router } from 'express';
 import type { Clock } from '../../core/clock.ts';
 import type { TokenService } from '../../core/token-service.ts';
 
 import { EXPIRY_WARNING_DAYS } from '../../credentials/certificate-source.ts';
+import { familyRouter } from '../route-table.ts';
 
 const DAY_MS = 86_400_000;
 
 export function healthRoutes(deps: { tokenService: TokenService; clock: Clock; isShuttingDown: () => boolean }): Router {
-  const router = Router();
-
-  router.get('/livez', (_req, res) => {
+  const livez = (_req: Request, res: Response) => {
     res.setHeader('Cache-Control', 'no-store');
     res.json({ status: 'ok' });
-  });
+  };
 
-  router.get('/readyz', (_req, res) => {
+  const readyz = (_req: Request, res: Response) => {
     const now = deps.clock.now();
     const certificates = deps.tokenService.listCredentials().map((r) => {
       const cert = r.certificates.current();
@@ -47,7 +46,7 @@ export function healthRoutes(deps: { tokenService: TokenService; clock: Clock; i
         cache: { kind: cache.kind, status: cache.state, ...(cache.detail ? { detail: cache.detail } : {}) },
       },
     });
-  });
+  };
 
-  return router;
+  return familyRouter('health', { 'GET /livez': livez, 'GET /readyz': readyz });
 }

@@ -1,21 +1,22 @@
-// The managed-identity protocol, so unmodified Azure SDK clients get broker tokens (DESIGN §5,
-// reference "entra-assertions-and-managed-identity" §5):
+// The managed-identity protocol, so unmodified Azure SDK clients get broker tokens (docs/design.md §5.3,
+// §12):
 // - App Service flavour: GET /msi/token?resource=…&api-version=2019-08-01[&client_id=…] with
 //   X-IDENTITY-HEADER (also api-version 2017-09-01 with a `secret` header and `clientid`);
 // - optional IMDS sidecar flavour: GET /metadata/identity/oauth2/token with Metadata: true, bound to
 //   one configured caller, loopback listeners only.
-// Errors use the shape the SDKs parse: { error, error_description }.
-import { Router, type Request, type Response } from 'express';
+// Errors use the shape the SDKs parse, { error, error_description }: the handlers throw, and the app's
+// one error exit (error-exit.ts) logs and renders them in that shape for this route family.
+import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
 import { DEFAULT_MIN_TTL_SECONDS } from '../../config/schema.ts';
 import type { RateLimiter } from '../../callers/rate-limiter.ts';
 import type { Caller, CallerDirectory } from '../../core/caller-directory.ts';
 import type { Clock } from '../../core/clock.ts';
-import { Forbidden, InvalidRequest, MethodNotAllowed, Unauthenticated } from '../../core/errors.ts';
+import { Forbidden, InvalidRequest, Unauthenticated } from '../../core/errors.ts';
 import { resolveScope } from '../../core/scopes.ts';
 import type { CredentialRuntime, TokenService } from '../../core/token-service.ts';
 import type { Logger } from '../../observability/logger.ts';
-import { sendManagedIdentityError, toBrokerError } from '../problem.ts';
+import { familyRouter } from '../route-table.ts';
 import { parseRequest } from '../validate.ts';
 import { auditTokenServed } from '../token-audit.ts';
 import type { BrokerMetrics } from '../../observability/metrics.ts';
@@ -103,41 +104,26 @@ async function serveToken(deps: Deps, req: Request, res: Response, caller: Calle
 }
 
 export function managedIdentityRoutes(deps: Deps): Router {
-  const router = Router();
+  const appService = async (req: Request, res: Response) => {
+    const secret = req.get('x-identity-header') ?? req.get('secret');
+    const caller = secret ? deps.callers.authenticateIdentityHeader(secret) : undefined;
+    if (!caller) throw new Unauthenticated('a valid X-IDENTITY-HEADER is required');
+    res.locals.caller = caller;
+    const query = parseRequest(appServiceQuery, req.query);
+    await serveToken(deps, req, res, caller, { resource: query.resource, clientId: query.client_id ?? query.clientid });
+  };
 
-  router.get('/msi/token', async (req: Request, res: Response) => {
-    try {
-      const secret = req.get('x-identity-header') ?? req.get('secret');
-      const caller = secret ? deps.callers.authenticateIdentityHeader(secret) : undefined;
-      if (!caller) throw new Unauthenticated('a valid X-IDENTITY-HEADER is required');
-      res.locals.caller = caller;
-      const query = parseRequest(appServiceQuery, req.query);
-      await serveToken(deps, req, res, caller, { resource: query.resource, clientId: query.client_id ?? query.clientid });
-    } catch (err) {
-      sendManagedIdentityError(res, toBrokerError(err));
-    }
-  });
-
-  // Every answer on these paths, wrong methods included, is in the shape the SDKs parse.
-  const wrongMethod = (req: Request, res: Response) =>
-    sendManagedIdentityError(res, new MethodNotAllowed(`${req.path} accepts GET`, ['GET', 'HEAD']));
-  router.all('/msi/token', wrongMethod);
-
-  if (deps.imdsCaller) {
-    const caller = deps.imdsCaller;
-    router.get('/metadata/identity/oauth2/token', async (req: Request, res: Response) => {
-      try {
-        // IMDS' own SSRF guard: a browser or a redirected request cannot add this header.
-        if (req.get('metadata') !== 'true') throw new InvalidRequest('Required metadata header not specified');
-        res.locals.caller = caller;
-        const query = parseRequest(imdsQuery, req.query);
-        await serveToken(deps, req, res, caller, { resource: query.resource, clientId: query.client_id });
-      } catch (err) {
-        sendManagedIdentityError(res, toBrokerError(err));
-      }
+  const imdsCaller = deps.imdsCaller;
+  const imds =
+    imdsCaller &&
+    (async (req: Request, res: Response) => {
+      // IMDS' own SSRF guard: a browser or a redirected request cannot add this header.
+      if (req.get('metadata') !== 'true') throw new InvalidRequest('Required metadata header not specified');
+      res.locals.caller = imdsCaller;
+      const query = parseRequest(imdsQuery, req.query);
+      await serveToken(deps, req, res, imdsCaller, { resource: query.resource, clientId: query.client_id });
     });
-    router.all('/metadata/identity/oauth2/token', wrongMethod);
-  }
 
-  return router;
+  // Without a bound caller the IMDS path is not served at all (404), as on a host without IMDS.
+  return familyRouter('managed-identity', { 'GET /msi/token': appService, 'GET /metadata/identity/oauth2/token': imds });
 }

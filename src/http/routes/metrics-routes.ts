@@ -1,13 +1,14 @@
-import { Router } from 'express';
+import type { Request, Response, Router } from 'express';
 import type { BrokerMetrics } from '../../observability/metrics.ts';
+import { familyRouter } from '../route-table.ts';
 
 /** GET /metrics: Prometheus text exposition of the broker's own registry. */
 export function metricsRoutes(metrics: BrokerMetrics): Router {
-  const router = Router();
-  router.get('/metrics', async (_req, res) => {
+  const scrape = async (_req: Request, res: Response) => {
+    const text = await metrics.registry.metrics();
     res.setHeader('Content-Type', metrics.registry.contentType);
     res.setHeader('Cache-Control', 'no-store');
-    res.send(await metrics.registry.metrics());
-  });
-  return router;
+    res.send(text);
+  };
+  return familyRouter('metrics', { 'GET /metrics': scrape });
 }

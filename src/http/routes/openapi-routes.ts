@@ -1,10 +1,7 @@
-import { Router } from 'express';
+import type { Router } from 'express';
 import { openApiDocument } from '../openapi.ts';
+import { familyRouter } from '../route-table.ts';
 
 export function openApiRoutes(): Router {
-  const router = Router();
-  router.get('/openapi.json', (_req, res) => {
-    res.json(openApiDocument);
-  });
-  return router;
+  return familyRouter('openapi', { 'GET /openapi.json': (_req, res) => res.json(openApiDocument) });
 }

@@ -1,5 +1,5 @@
-// POST /v1/token and GET /v1/credentials (DESIGN §5 "Tokens").
-import { Router, type Request, type RequestHandler, type Response } from 'express';
+// POST /v1/token and GET /v1/credentials (docs/design.md §5.2).
+import type { Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
 import { DEFAULT_MIN_TTL_SECONDS } from '../../config/schema.ts';
 import type { CallerDirectory, Caller } from '../../core/caller-directory.ts';
@@ -11,6 +11,7 @@ import type { CredentialRuntime, ServedToken, TokenService } from '../../core/to
 import type { BrokerMetrics, RequestOutcome } from '../../observability/metrics.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { currentCaller } from '../middleware/caller-auth.ts';
+import { familyRouter } from '../route-table.ts';
 import { parseRequest } from '../validate.ts';
 
 const tokenRequestSchema = z
@@ -42,9 +43,7 @@ export interface TokenRouteDeps {
 }
 
 export function tokenRoutes(deps: TokenRouteDeps): Router {
-  const router = Router();
-
-  router.post('/v1/token', deps.authenticate, ...deps.jsonBody, async (req: Request, res: Response) => {
+  const issueToken = async (req: Request, res: Response) => {
     if (!req.is('application/json')) throw new UnsupportedMediaType('send the request as Content-Type: application/json');
     const body = parseRequest(tokenRequestSchema, req.body);
     const caller = currentCaller(res);
@@ -79,9 +78,9 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
       credential: served.credentialId,
       cache: served.cacheOutcome,
     });
-  });
+  };
 
-  router.get('/v1/credentials', deps.authenticate, (_req: Request, res: Response) => {
+  const listCredentials = (_req: Request, res: Response) => {
     const caller = currentCaller(res);
     const credentials = deps.tokenService
       .listCredentials()
@@ -98,9 +97,10 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
       });
     res.setHeader('Cache-Control', 'no-store');
     res.json({ credentials });
-  });
+  };
 
-  return router;
+  // Authentication first on both paths, so an anonymous wrong method is a 401, not a 405.
+  return familyRouter('token', { 'POST /v1/token': [...deps.jsonBody, issueToken], 'GET /v1/credentials': listCredentials }, [deps.authenticate]);
 }
 
 /**

@@ -1,0 +1,119 @@
+// Three `token-broker serve` processes on one Redis of the test's own, against the strict Entra
+// stand-in: the setup the cluster tests share. Each test file starts its own Entra and Redis, so the
+// files can run in parallel and a slow machine only makes them slower, never wrong.
+import { startEntraStandIn, type EntraStandIn } from '../fakes/entra-stand-in.ts';
+import { startBrokerProcess, type BrokerProcess } from './broker-process.ts';
+import { POWERBI_SCOPE, TEST_CLIENT, TEST_TENANT, entraCredential } from './entra-fixture.ts';
+import { sha256Hex, tempDir, writeCredentialFiles, type CredentialFiles, type TempDir } from './credential-files.ts';
+import { startTestRedis, type TestRedis } from './redis-server.ts';
+
+export const CLUSTER_KEY = 'cluster-key';
+export const OTHER_SCOPE = 'https://analysis.usgovcloudapi.net/powerbi/api/.default';
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface LoadResult {
+  status: number;
+  cache?: string;
+  /** The served token's `exp` (epoch seconds). */
+  exp?: number;
+  /** When the request was sent and when its answer was read (epoch ms). */
+  sentAt: number;
+  at: number;
+  code?: string;
+}
+
+export interface BrokerCluster {
+  entra: EntraStandIn;
+  redis: TestRedis;
+  brokers: BrokerProcess[];
+  tokenPosts(): number;
+  start(prefix: string, extraCache?: Record<string, unknown>): Promise<BrokerProcess[]>;
+  /** Stops the load loops still running, then the brokers (also when a test failed half-way). */
+  stop(): Promise<(number | null)[]>;
+  readyz(b: BrokerProcess): Promise<{ status: string; checks: { cache: { status: string } } }>;
+  /** Requests from `concurrency` loops spread over the brokers until `stop()` resolves. */
+  load(body: Record<string, unknown>, concurrency: number): { results: LoadResult[]; stop: () => Promise<LoadResult[]> };
+  /** Polls `check` every 100 ms until it holds; fails after `capMs` (a cap that only stops a hung test). */
+  waitFor(what: string, check: () => Promise<boolean>, capMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function tokenExp(accessToken: string): number {
+  return JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString()).exp as number;
+}
+
+export async function startBrokerCluster(name: string): Promise<BrokerCluster> {
+  const dir: TempDir = tempDir();
+  const cert: CredentialFiles = await writeCredentialFiles(dir, name);
+  const entra = await startEntraStandIn({ apps: [{ tenantId: TEST_TENANT, clientId: TEST_CLIENT, certificates: [cert.cert.certPem] }] });
+  const redis = await startTestRedis();
+  const activeRuns: (() => Promise<unknown>)[] = [];
+
+  const config = (prefix: string, extraCache: Record<string, unknown>) => ({
+    server: { certificateReloadSeconds: 60 },
+    cache: { redisUrl: redis.url, keyPrefix: `${prefix}:`, ...extraCache },
+    credentials: [entraCredential('powerbi', entra.url, cert, { scopes: [POWERBI_SCOPE, OTHER_SCOPE], timeoutMs: 3000, retries: 0 })],
+    // These tests are about the cache; rate limits have their own tests.
+    callers: [{ id: 'jobs', apiKeySha256: sha256Hex(CLUSTER_KEY), allow: [{ credential: 'powerbi' }], rateLimit: { requestsPerSecond: 100_000, burst: 100_000 } }],
+  });
+
+  const cluster: BrokerCluster = {
+    entra,
+    redis,
+    brokers: [],
+    tokenPosts: () => entra.requests.filter((r) => r.path.endsWith('/token')).length,
+    async start(prefix, extraCache = {}) {
+      cluster.brokers = await Promise.all([1, 2, 3].map((n) => startBrokerProcess(config(prefix, extraCache), dir.path, `${prefix}-${n}`)));
+      return cluster.brokers;
+    },
+    async stop() {
+      await Promise.all(activeRuns.splice(0).map((stop) => stop()));
+      const codes = await Promise.all(cluster.brokers.map((b) => b.stop()));
+      cluster.brokers = [];
+      return codes;
+    },
+    async readyz(b) {
+      return (await (await fetch(`${b.url}/readyz`)).json()) as { status: string; checks: { cache: { status: string } } };
+    },
+    load(body, concurrency) {
+      const results: LoadResult[] = [];
+      let running = true;
+      const loops = Array.from({ length: concurrency }, async (_, i) => {
+        while (running) {
+          const b = cluster.brokers[i % cluster.brokers.length]!;
+          const sentAt = Date.now();
+          try {
+            const res = await b.token(CLUSTER_KEY, body);
+            const json = (await res.json()) as Record<string, any>;
+            results.push({ status: res.status, cache: json.cache, exp: res.ok ? tokenExp(json.access_token) : undefined, sentAt, at: Date.now(), code: json.code });
+          } catch {
+            results.push({ status: 0, sentAt, at: Date.now() });
+          }
+          await sleep(20);
+        }
+      });
+      const stop = async () => {
+        running = false;
+        await Promise.all(loops);
+        return results;
+      };
+      activeRuns.push(stop);
+      return { results, stop };
+    },
+    async waitFor(what, check, capMs = 60_000) {
+      const deadline = Date.now() + capMs;
+      while (!(await check())) {
+        if (Date.now() > deadline) throw new Error(`gave up waiting after ${capMs} ms: ${what}`);
+        await sleep(100);
+      }
+    },
+    async close() {
+      await cluster.stop();
+      await entra.close();
+      await redis.kill();
+      dir.remove();
+    },
+  };
+  return cluster;
+}
