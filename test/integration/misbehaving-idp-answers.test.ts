@@ -258,11 +258,13 @@ describe('token lifetimes from the IdP', () => {
     return Date.now() - started;
   }
 
-  test('expires_in 1 (below the default min_ttl_seconds): 100 requests make at most one exchange per second, not one each', async () => {
+  test('expires_in 1 (below the default min_ttl_seconds): 100 requests make at most one exchange per half-lifetime, not one each', async () => {
     const path = '/lifetimes/one-second/token';
     const elapsedMs = await flood('one-second', 100);
-    // A token is served until it expires (1 s); only then is the next exchange made.
-    const bound = 1 + Math.floor(elapsedMs / 1000);
+    // A token is served until it expires (1 s); besides the exchange after expiry, refresh-ahead may
+    // renew it once at half its life (checked every 250 ms): at most one exchange per half second,
+    // however long the flood takes on this machine, and never one per request.
+    const bound = 1 + Math.ceil(elapsedMs / 500);
     assert.ok(idp.count(path) <= bound, `${idp.count(path)} exchanges for 100 requests in ${elapsedMs} ms (bound ${bound})`);
   });
 
