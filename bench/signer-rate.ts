@@ -5,11 +5,12 @@ import { constants, sign as cryptoSign, type KeyObject, type SignKeyObjectInput 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SigningAlgorithm } from '../src/config/schema.ts';
-import { systemClock } from '../src/core/clock.ts';
-import { loadCertificate } from '../src/credentials/certificate.ts';
-import { StaticCertificateSource } from '../src/credentials/certificate-source.ts';
-import { ClientAssertionSigner, resolveAssertionProfile } from '../src/credentials/client-assertion-signer.ts';
+import type { SigningAlgorithm } from '../src/client-auth/certificate/certificate-schema.ts';
+import { systemClock } from '../src/kernel/clock.ts';
+import { loadCertificate } from '../src/client-auth/certificate/certificate.ts';
+import { StaticCertificateSource } from '../src/client-auth/certificate/certificate-source.ts';
+import { ClientAssertionSigner, resolveAssertionProfile } from '../src/client-auth/certificate/client-assertion-signer.ts';
+import { entraIdp } from '../src/idps/entra/entra-idp.ts';
 import { createThrowawayCertificate, type ThrowawayKeyType } from '../src/sandbox/throwaway-certificate.ts';
 
 export interface SignerFigures {
@@ -90,7 +91,7 @@ export async function measureSigners(options: { warmupSeconds: number; seconds: 
       writeFileSync(join(dir, `${algorithm}.crt`), cert.certPem, { mode: 0o600 });
       writeFileSync(join(dir, `${algorithm}.key`), cert.keyPem, { mode: 0o600 });
       const loaded = loadCertificate({ certFile: `${algorithm}.crt`, keyFile: `${algorithm}.key` }, dir);
-      const profile = resolveAssertionProfile('entra', { algorithm, lifetimeSeconds: 600, sendX5c: false }, loaded.keyType);
+      const profile = resolveAssertionProfile({ algorithm, lifetimeSeconds: 600, sendX5c: false }, loaded.keyType, entraIdp.assertionDefaults({} as never));
       const signer = new ClientAssertionSigner(new StaticCertificateSource(loaded), profile, systemClock);
 
       // The raw side signs exactly the bytes the signer signs: "<header>.<claims>" of a real assertion.

@@ -13,13 +13,12 @@ import type { LoadedConfig } from './config/load.ts';
 import { CallerJwtVerifier } from './callers/caller-jwt-verifier.ts';
 import { JwksKeySet } from './callers/jwks-key-set.ts';
 import { RateLimiter } from './callers/rate-limiter.ts';
-import { CallerDirectory } from './core/caller-directory.ts';
-import { systemClock, type Clock } from './core/clock.ts';
+import { CallerDirectory } from './callers/caller-directory.ts';
+import { systemClock, type Clock } from './kernel/clock.ts';
 import { TokenService, type CredentialRuntime } from './core/token-service.ts';
-import { FileCertificateSource } from './credentials/certificate-source.ts';
-import { ClientAssertionSigner } from './credentials/client-assertion-signer.ts';
+import { createClientAuthentication } from './client-auth/create-client-authentication.ts';
 import { componentLogger, createLogger, type Logger } from './observability/logger.ts';
-import { createProvider } from './providers/create-provider.ts';
+import { idpKindOf } from './idps/idp-kinds.ts';
 import { HttpListener } from './http/http-listener.ts';
 
 export interface Broker {
@@ -61,22 +60,32 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger({ level: config.server.logLevel });
   const credentials = new Map<string, CredentialRuntime>();
-  const certificateSources: FileCertificateSource[] = [];
   for (const credential of config.credentials) {
-    const material = loaded.materials.get(credential.id)!;
-    const certificates = new FileCertificateSource(credential.id, credential.certificate, loaded.baseDir, material.certificate, {
+    const auth = createClientAuthentication(credential, loaded.materials.get(credential.id)!, {
+      credentialId: credential.id,
+      baseDir: loaded.baseDir,
       clock,
-      logger: componentLogger(logger, 'certificates'),
-      intervalMs: config.server.certificateReloadSeconds * 1000,
+      logger: componentLogger(logger, 'client-auth'),
+      reloadIntervalMs: config.server.certificateReloadSeconds * 1000,
     });
-    certificates.start();
-    certificateSources.push(certificates);
-    const signer = new ClientAssertionSigner(certificates, material.profile, clock);
-    credentials.set(credential.id, { config: credential, certificates, signer, provider: createProvider(credential, signer, componentLogger(logger, 'providers')) });
+    auth.start();
+    const idp = idpKindOf(credential);
+    credentials.set(credential.id, { config: credential, idp, auth, provider: idp.createProvider(credential, auth, componentLogger(logger, 'providers')) });
   }
   const cache = createCache(loaded, clock, logger);
   const metrics: BrokerMetrics = new BrokerMetrics({
-    certificateNotAfter: () => [...credentials.values()].map((r) => ({ credentialId: r.config.id, notAfterMs: r.certificates.current().notAfter.getTime() })),
+    certificateNotAfter: () => [...credentials.values()].filter((r) => r.auth.kind === 'certificate').map((r) => ({ credentialId: r.config.id, notAfterMs: r.auth.expiresAt()! })),
+    // The secret kind reports its file's age in status(); a federated token counts only while its file holds one.
+    clientSecretFileAge: () =>
+      [...credentials.values()].filter((r) => r.auth.kind === 'clientSecret').flatMap((r) => {
+        const age = r.auth.status(clock.now()).detail.age_seconds;
+        return typeof age === 'number' ? [{ credentialId: r.config.id, ageSeconds: age }] : [];
+      }),
+    federatedTokenExpiry: () =>
+      [...credentials.values()].filter((r) => r.auth.kind === 'federatedToken').flatMap((r) => {
+        const expiresAtMs = r.auth.expiresAt();
+        return expiresAtMs !== undefined && r.auth.status(clock.now()).status !== 'unavailable' ? [{ credentialId: r.config.id, expiresAtMs }] : [];
+      }),
     tokenRemaining: () => tokenService.tokenRemaining(),
     redisUp: () => (cache instanceof RedisTokenCache ? (cache.status().state === 'ok' ? 1 : 0) : undefined),
   });
@@ -159,7 +168,7 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
       await Promise.all([api?.close(), metricsApi?.close()]);
       rateLimiter.stop();
       await tokenService.stop();
-      for (const source of certificateSources) source.stop();
+      for (const runtime of credentials.values()) runtime.auth.stop();
       await cache.close();
     },
   };

@@ -1,7 +1,8 @@
 // Entry point of the production server: load config from BROKER_CONFIG, build, listen, drain on SIGTERM.
 import { buildBroker } from './broker.ts';
 import { loadConfigFromEnv } from './config/load.ts';
-import { ConfigError, ListenError } from './core/errors.ts';
+import { ConfigError } from './kernel/errors.ts';
+import { ListenError } from './http/http-errors.ts';
 
 /**
  * The signals that start the graceful drain (docs/operations.md, "Signals and shutdown"). SIGHUP

@@ -2,7 +2,7 @@
 // process's own work; the token service already runs one exchange per key at a time.
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import type { Clock } from '../core/clock.ts';
+import type { Clock } from '../kernel/clock.ts';
 import type { CacheLock, CacheStatus, CachedToken, RecordedFailure, TokenCache } from './token-cache.ts';
 
 const SWEEP_INTERVAL_MS = 60_000;

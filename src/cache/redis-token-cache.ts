@@ -6,12 +6,11 @@
 // and from a health check every second; docs/operations.md ("When Redis misbehaves") describes it.
 import { randomUUID } from 'node:crypto';
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
-import type { Clock } from '../core/clock.ts';
-import { CacheUnavailable } from '../core/errors.ts';
+import type { Clock } from '../kernel/clock.ts';
+import { CacheUnavailable } from '../kernel/errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { SharedCounter } from '../callers/rate-limiter.ts';
 import type { CacheCipher } from './cache-cipher.ts';
-import type { CacheLock, CacheStatus, CachedToken, RecordedFailure, TokenCache } from './token-cache.ts';
+import type { CacheLock, CacheStatus, CachedToken, RecordedFailure, SharedCounter, TokenCache } from './token-cache.ts';
 
 /** No reply within this is a timeout (ioredis `commandTimeout`): a hung Redis costs a caller this much at most. */
 export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 1000;

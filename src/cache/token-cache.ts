@@ -62,3 +62,8 @@ export interface TokenCache {
   onRecovered(listener: () => void): void;
   close(): Promise<void>;
 }
+
+/** Adds to a counter shared by all replicas and returns its new total (Redis INCRBY with expiry). */
+export interface SharedCounter {
+  add(name: string, delta: number, ttlMs: number): Promise<number>;
+}

@@ -3,8 +3,8 @@
 // leeway, sub (exact or pattern), further claims, and an algorithm allow-list without none or HMAC.
 import jwt from 'jsonwebtoken';
 import type { CallerJwtConfig } from '../config/schema.ts';
-import type { Caller } from '../core/caller-directory.ts';
-import { compileScopePattern } from '../core/caller-directory.ts';
+import type { Caller } from './caller-directory.ts';
+import { compileScopePattern } from './caller-directory.ts';
 import type { Logger } from '../observability/logger.ts';
 import { JwksKeySet } from './jwks-key-set.ts';
 

@@ -5,14 +5,11 @@
 // While the counter cannot be written or read, each replica decides on its own bucket alone: what
 // it admitted then is not carried over to be added later, so an outage never turns into a backlog
 // that refuses every request (docs/operations.md, "When Redis misbehaves").
-import type { Caller } from '../core/caller-directory.ts';
-import type { Clock } from '../core/clock.ts';
-import { RateLimited } from '../core/errors.ts';
+import type { Caller } from './caller-directory.ts';
+import type { Clock } from '../kernel/clock.ts';
+import { RateLimited } from '../kernel/errors.ts';
+import type { SharedCounter } from '../cache/token-cache.ts';
 
-/** Adds to a counter shared by all replicas and returns its new total (Redis INCRBY with expiry). */
-export interface SharedCounter {
-  add(name: string, delta: number, ttlMs: number): Promise<number>;
-}
 
 interface Bucket {
   caller: Caller;

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { buildBroker, type Broker } from '../broker.ts';
 import { loadConfigFile } from '../config/load.ts';
-import { ConfigError, ListenError } from '../core/errors.ts';
+import { ConfigError } from '../kernel/errors.ts';
+import { ListenError } from '../http/http-errors.ts';
 import { createLogger } from '../observability/logger.ts';
 import type { SandboxIdp } from '../sandbox/sandbox-idp.ts';
 

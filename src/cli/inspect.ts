@@ -1,23 +1,31 @@
 // `token-broker inspect <jwt | ->`: the assertion lint of /v1/diagnostics/assertion, offline, as a
 // table (or --json). Exit 0 when the verdict is ok, 1 when the assertion will fail, 2 on usage error.
 // Nothing is sent anywhere: the token endpoint given is only compared with the assertion's aud.
+// Per kind of client authentication: a client assertion (signed with a certificate's key) or a
+// federated token (signed by another issuer: recognised by its token-exchange aud, or --federated).
+// The JWT itself is never printed: header and claims only (and a client secret is no JWT at all).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { IDP_KINDS, type Finding, type IdpKind } from '../diagnostics/assertion-rule.ts';
+import { IDP_PROFILE_NAMES, type Finding, type IdpProfileName } from '../diagnostics/assertion-rule.ts';
 import { lintAssertion, type LintResult } from '../diagnostics/assertion-linter.ts';
 import { checkedCertificateFromFile } from '../diagnostics/certificate-facts.ts';
 import type { CheckedCertificate } from '../diagnostics/assertion-rule.ts';
 
 export const INSPECT_USAGE = `usage: token-broker inspect <jwt | -> [options]
 
-Checks a client assertion (compact JWS) against the rules of the IdP it is meant for.
-Reads the assertion from stdin when given '-'. Nothing is sent anywhere.
+Checks a client assertion (compact JWS) against the rules of the IdP it is meant for, or a
+federated token (a JWT from another issuer, e.g. a Kubernetes service-account token) against
+Entra's federated-credential rules. Reads the JWT from stdin when given '-'. Nothing is sent
+anywhere, and the JWT is never printed (header and claims only).
 
 options:
   --token-endpoint URL   the token URL the assertion is POSTed to (checks aud exactly)
   --provider NAME        entra | keycloak | okta | auth0 | generic (default: detected)
   --client-id ID         the client_id the assertion is sent with
   --cert FILE            PEM (or DER) certificate to check the signature and thumbprints against
+                         (client assertions; a federated token is signed by its issuer)
+  --federated            check it as a federated token (default: when aud is api://AzureADTokenExchange
+                         and iss is not a client id)
   --json                 print the result as JSON (the /v1/diagnostics/assertion response)
 
 exit status: 0 verdict ok, 1 the IdP will refuse it, 2 usage error
@@ -54,15 +62,17 @@ export async function inspect(args: string[], io: InspectIo = defaultIo): Promis
         provider: { type: 'string' },
         'client-id': { type: 'string' },
         cert: { type: 'string' },
+        federated: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
       },
       allowPositionals: true,
     });
     if (positionals.length !== 1) throw new UsageError('inspect takes exactly one assertion (or - to read it from stdin)');
     const provider = values.provider;
-    if (provider !== undefined && !(IDP_KINDS as readonly string[]).includes(provider)) {
-      throw new UsageError(`--provider must be one of ${IDP_KINDS.join(', ')}`);
+    if (provider !== undefined && !(IDP_PROFILE_NAMES as readonly string[]).includes(provider)) {
+      throw new UsageError(`--provider must be one of ${IDP_PROFILE_NAMES.join(', ')}`);
     }
+    if (values.federated && values.cert !== undefined) throw new UsageError('--cert checks a client assertion\'s signature; a federated token is signed by its issuer');
     const tokenEndpoint = values['token-endpoint'];
     if (tokenEndpoint !== undefined && !/^https?:\/\/[^\s]+$/i.test(tokenEndpoint)) throw new UsageError('--token-endpoint must be an absolute http(s) URL');
     let certificate: CheckedCertificate | undefined;
@@ -84,10 +94,13 @@ export async function inspect(args: string[], io: InspectIo = defaultIo): Promis
 
     const result = lintAssertion({
       assertion,
-      target: { tokenEndpoint, provider: provider as IdpKind | undefined, clientId: values['client-id'] },
+      target: { kind: values.federated ? 'federated_token' : undefined, tokenEndpoint, provider: provider as IdpProfileName | undefined, clientId: values['client-id'] },
       certificate,
       nowMs: (io.now ?? Date.now)(),
     });
+    if (certificate && result.target.kind === 'federated_token') {
+      throw new UsageError('this JWT is a federated token (aud api://AzureADTokenExchange, iss another issuer), signed by its issuer: --cert checks client assertions only');
+    }
     if (values.json) {
       const { header, claims, signature, findings, verdict } = result;
       io.out(JSON.stringify({ header, claims, signature, findings, verdict }, null, 2) + '\n');
@@ -146,10 +159,11 @@ export function renderTable(result: LintResult, width: number): string {
   out.push(...labelled('header', JSON.stringify(abbreviateX5c(result.header)), width));
   out.push(...labelled('claims', JSON.stringify(result.claims), width));
   const s = result.signature;
+  const unchecked = result.target.kind === 'federated_token' ? 'not checked here (signed by its issuer: the IdP checks it with the issuer\'s published keys)' : 'not checked (give --cert FILE)';
   out.push(
     ...labelled(
       'signature',
-      s.checked ? (s.valid ? `valid (certificate ${s.certificate?.subject}, SHA-1 ${s.certificate?.sha1})` : `INVALID for certificate ${s.certificate?.subject} (SHA-1 ${s.certificate?.sha1})`) : 'not checked (give --cert FILE)',
+      s.checked ? (s.valid ? `valid (certificate ${s.certificate?.subject}, SHA-1 ${s.certificate?.sha1})` : `INVALID for certificate ${s.certificate?.subject} (SHA-1 ${s.certificate?.sha1})`) : unchecked,
       width,
     ),
     '',

@@ -3,9 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { describeClientAuthMaterial } from '../client-auth/create-client-authentication.ts';
 import { loadConfigFile } from '../config/load.ts';
-import { ConfigError } from '../core/errors.ts';
-import { computeThumbprints } from '../credentials/thumbprints.ts';
+import { idpKindOf } from '../idps/idp-kinds.ts';
+import { ConfigError } from '../kernel/errors.ts';
+import { computeThumbprints } from '../client-auth/certificate/thumbprints.ts';
 
 const USAGE = `usage: token-broker <command>
 
@@ -41,8 +43,8 @@ async function configCheck(args: string[]): Promise<void> {
     for (const c of loaded.config.credentials) {
       const m = loaded.materials.get(c.id);
       lines.push(
-        `  ${c.id}: ${c.provider}${c.provider === 'oidc' ? `/${c.preset}` : ` ${c.endpointVersion} ${c.cloud}`}` +
-          (m ? ` ${m.profile.algorithm} cert ${m.certificate.thumbprints.sha1Hex} valid until ${m.certificate.notAfter.toISOString()}` : ''),
+        `  ${c.id}: ${c.provider} ${Object.values(idpKindOf(c).listingFacts(c)).join(' ')}` +
+          (m ? ` ${describeClientAuthMaterial(m)}` : ''),
       );
     }
     process.stdout.write(lines.join('\n') + '\n');

@@ -6,14 +6,15 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError, type ConfigProblem } from '../core/errors.ts';
-import { CertificateLoadError, loadCertificate, type LoadedCertificate } from '../credentials/certificate.ts';
-import { resolveAssertionProfile, type AssertionProfile } from '../credentials/client-assertion-signer.ts';
+import { ConfigError, type ConfigProblem } from '../kernel/errors.ts';
+import { assertionSchema } from '../client-auth/certificate/certificate-schema.ts';
+import { clientAuthenticationFields } from '../client-auth/client-auth-schema.ts';
+import { loadClientAuthMaterial, type ClientAuthMaterial, type ClientAuthSpec } from '../client-auth/create-client-authentication.ts';
+import { IDP_KINDS, idpKindOf } from '../idps/idp-kinds.ts';
 import { CacheCipher } from '../cache/cache-cipher.ts';
 import {
   cacheSchema,
   callerSchema,
-  certificateSchema,
   configSchema,
   credentialBaseSchema,
   credentialSchema,
@@ -25,14 +26,11 @@ import {
   type ConfigParts,
 } from './schema.ts';
 
-export interface LoadedCredentialMaterial {
-  certificate: LoadedCertificate;
-  profile: AssertionProfile;
-}
+export type LoadedCredentialMaterial = ClientAuthMaterial;
 
 export interface LoadedConfig {
   config: BrokerConfig;
-  /** Credential id → its certificate and assertion profile (empty when validated with schemaOnly). */
+  /** Credential id → what its client authentication loaded (empty when validated with schemaOnly). */
   materials: Map<string, LoadedCredentialMaterial>;
   /** Folder that relative paths in the file resolve against. */
   baseDir: string;
@@ -81,43 +79,28 @@ function parsedOrUndefined<T>(schema: z.ZodType<T>, value: unknown): T | undefin
 }
 
 /**
- * Loads one credential's certificate from the parts of it that parsed: the certificate block is
- * enough to read the files; the provider, preset and assertion block decide the key checks. So a
- * credential with another problem (tenantId: common) still gets its files checked in the same run.
+ * Loads one credential's client-authentication material from the parts of it that parsed: its own
+ * block is enough to read the files; the provider (with its preset) and the assertion block decide
+ * the key checks. So a credential with another problem (tenantId: common) still gets its files
+ * checked in the same run.
  */
-function loadMaterial(
-  raw: unknown,
-  i: number,
-  baseDir: string,
-  now: Date,
-  problems: ConfigProblem[],
-): LoadedCredentialMaterial | undefined {
+function loadMaterial(raw: unknown, i: number, baseDir: string, now: Date, problems: ConfigProblem[]): LoadedCredentialMaterial | undefined {
   if (!isRecord(raw)) return undefined;
-  const spec = parsedOrUndefined(certificateSchema, raw.certificate);
-  if (!spec) return undefined;
-  let certificate: LoadedCertificate;
-  try {
-    certificate = loadCertificate(spec, baseDir, now);
-  } catch (err) {
-    if (!(err instanceof CertificateLoadError)) throw err;
-    for (const p of err.problems) problems.push({ path: `credentials[${i}].certificate.${p.field}`, message: p.message });
-    return undefined;
-  }
-  const provider = raw.provider === 'entra' || raw.provider === 'oidc' ? raw.provider : undefined;
-  if (provider === 'entra' && certificate.keyType !== 'rsa') {
-    // Entra accepts RSA certificate credentials only ('ES256' is not a supported signature algorithm, AADSTS5002738).
-    problems.push({ path: `credentials[${i}].certificate`, message: 'Entra ID accepts only RSA certificates (2048+ bits) for client assertions; this one has an EC key' });
-    return undefined;
-  }
-  const assertion = parsedOrUndefined(entraCredentialSchema.shape.assertion, raw.assertion);
-  const preset = provider === 'oidc' ? parsedOrUndefined(oidcCredentialSchema.shape.preset, raw.preset) : undefined;
-  if (!provider || !assertion || (provider === 'oidc' && !preset)) return undefined;
-  try {
-    return { certificate, profile: resolveAssertionProfile(provider, assertion, certificate.keyType, preset) };
-  } catch (err) {
-    problems.push({ path: `credentials[${i}].assertion.algorithm`, message: (err as Error).message });
-    return undefined;
-  }
+  const spec: ClientAuthSpec = {
+    certificate: parsedOrUndefined(clientAuthenticationFields.certificate, raw.certificate),
+    clientSecret: parsedOrUndefined(clientAuthenticationFields.clientSecret, raw.clientSecret),
+    federatedToken: parsedOrUndefined(clientAuthenticationFields.federatedToken, raw.federatedToken),
+    assertion: parsedOrUndefined(assertionSchema.default({ sendX5c: false }), raw.assertion),
+  };
+  const idpPart = raw.provider === 'entra' ? parsedOrUndefined(entraCredentialSchema, raw) : raw.provider === 'oidc' ? parsedOrUndefined(oidcCredentialSchema, raw) : undefined;
+  // The key checks need the IdP kind; its defaults need the rest of the IdP part (the preset).
+  const kind = raw.provider === 'entra' || raw.provider === 'oidc' ? IDP_KINDS[raw.provider] : undefined;
+  const result = loadClientAuthMaterial(spec, baseDir, now, {
+    defaults: idpPart ? idpKindOf(idpPart).assertionDefaults(idpPart) : undefined,
+    keyTypeProblem: (keyType) => kind?.keyTypeProblem(keyType),
+  });
+  for (const p of result.problems) problems.push({ path: `credentials[${i}].${p.path}`, message: p.message });
+  return result.material;
 }
 
 function fileProblem(path: string, file: string): ConfigProblem {

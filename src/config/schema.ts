@@ -1,6 +1,14 @@
 // The one schema for the broker's configuration (docs/design.md §4). Every default lives here as a named
 // constant; unknown keys are errors (`.strict()`), so a typo never falls back silently.
 import { z } from 'zod';
+import { clientAuthenticationProblem } from '../client-auth/client-auth-schema.ts';
+import { credentialBaseSchema } from '../idps/credential-schema.ts';
+import { entraCredentialSchema, type EntraCredentialConfig } from '../idps/entra/entra-schema.ts';
+import { oidcCredentialSchema, type OidcCredentialConfig } from '../idps/oidc/oidc-schema.ts';
+import { filePath, httpUrl, resourceId } from '../kernel/schema-primitives.ts';
+
+export { credentialBaseSchema, entraCredentialSchema, oidcCredentialSchema };
+export type { EntraCredentialConfig, OidcCredentialConfig };
 
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = '0.0.0.0';
@@ -9,12 +17,6 @@ export const DEFAULT_KEY_PREFIX = 'token-broker:';
 export const DEFAULT_MIN_TTL_SECONDS = 60;
 export const DEFAULT_BODY_LIMIT_BYTES = 16 * 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
-export const DEFAULT_IDP_TIMEOUT_MS = 10_000;
-/** Entra: "keep it short - 5-10 minutes after nbf at most"; MSAL uses 600 s (docs/design.md §10.4). */
-export const DEFAULT_ASSERTION_LIFETIME_SECONDS = 600;
-export const MAX_ASSERTION_LIFETIME_SECONDS = 600;
-/** Auth0: "max 5 min, ≤ 1 min recommended" for private_key_jwt assertions. */
-export const AUTH0_ASSERTION_LIFETIME_SECONDS = 60;
 /**
  * Refresh at half the lifetime when the IdP gives no refresh_in: an Entra token (60–90 min) is
  * renewed with 30–45 min of life left, so an IdP outage of that length costs callers nothing, for
@@ -23,129 +25,16 @@ export const AUTH0_ASSERTION_LIFETIME_SECONDS = 60;
 export const DEFAULT_REFRESH_AHEAD_RATIO = 0.5;
 /** Targets asked for within this window are refreshed in the background; others are let expire. */
 export const DEFAULT_KEEP_WARM_SECONDS = 3600;
-export const DEFAULT_IDP_RETRIES = 2;
 export const DEFAULT_CERTIFICATE_RELOAD_SECONDS = 30;
 /** Long enough for Kubernetes to take the pod out of its Service endpoints after readiness fails. */
 export const DEFAULT_SHUTDOWN_DELAY_SECONDS = 5;
 
-const CREDENTIAL_ID = /^[a-z0-9][a-z0-9\-_.]{0,63}$/;
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// A tenant is a GUID or a verified domain name; never common/organizations/consumers, which
-// Entra refuses for certificate client credentials (AADSTS700023, docs/design.md §10.3).
-const TENANT_ALIASES = new Set(['common', 'organizations', 'consumers']);
-const TENANT = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+)$/i;
 const SHA256_HEX = /^[0-9a-f]{64}$/i;
 const RESERVED_FORM_FIELDS = new Set(['grant_type', 'client_id', 'client_assertion', 'client_assertion_type', 'client_secret', 'scope']);
 
-const httpUrl = z
-  .string()
-  .refine((v) => {
-    try {
-      const u = new URL(v);
-      return (u.protocol === 'https:' || u.protocol === 'http:') && !u.username && !u.password && !u.hash;
-    } catch {
-      return false;
-    }
-  }, 'must be an absolute http(s) URL without credentials or fragment');
 
-const filePath = z.string().min(1, 'must name a file');
-
-export const certificateSchema = z
-  .object({
-    certFile: filePath.optional().describe('PEM certificate; may hold the chain'),
-    keyFile: filePath.optional().describe('PEM private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC)'),
-    pfxFile: filePath.optional().describe('PKCS#12 / PFX bundle with the key and the certificate chain'),
-    passphraseFile: filePath.optional().describe('file holding the PFX or encrypted-key passphrase'),
-  })
-  .strict()
-  .superRefine((c, ctx) => {
-    if (c.pfxFile) {
-      for (const f of ['certFile', 'keyFile'] as const) {
-        if (c[f]) ctx.addIssue({ code: 'custom', path: [f], message: 'give either pfxFile or certFile + keyFile, not both' });
-      }
-      return;
-    }
-    if (!c.certFile) ctx.addIssue({ code: 'custom', path: ['certFile'], message: 'required (or pfxFile)' });
-    if (!c.keyFile) ctx.addIssue({ code: 'custom', path: ['keyFile'], message: 'required with certFile' });
-  });
-
-export const SIGNING_ALGORITHMS = ['RS256', 'PS256', 'ES256'] as const;
-export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
-
-export const assertionSchema = z
-  .object({
-    algorithm: z.enum(SIGNING_ALGORITHMS).optional().describe('default: entra PS256 (RSA keys only); oidc RS256 for RSA keys, ES256 for EC P-256'),
-    lifetimeSeconds: z
-      .number()
-      .int()
-      .min(30)
-      .max(MAX_ASSERTION_LIFETIME_SECONDS)
-      .optional()
-      .describe('seconds from iat to exp (max 600; default 600, or 60 for the auth0 preset: Auth0 accepts at most 5 minutes)'),
-    thumbprint: z
-      .enum(['x5t', 'x5t#S256', 'both', 'none'])
-      .optional()
-      .describe('thumbprint header: default x5t#S256, or x5t for RS256 on entra'),
-    sendX5c: z.boolean().default(false).describe('send the certificate chain in x5c (subject name + issuer apps)'),
-    kid: z.string().min(1).max(256).optional().describe('key id header, e.g. the kid registered with the IdP'),
-  })
-  .strict();
-
-const scopeList = z.array(z.string().trim().min(1).max(1024)).max(64);
-
-const baseCredential = {
-  id: z.string().regex(CREDENTIAL_ID, 'must match [a-z0-9][a-z0-9-_.]{0,63}'),
-  clientId: z.string().min(1).max(256),
-  certificate: certificateSchema,
-  assertion: assertionSchema.default({ sendX5c: false }),
-  timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULT_IDP_TIMEOUT_MS).describe('per IdP call (default 10000)'),
-  retries: z.number().int().min(0).max(5).default(DEFAULT_IDP_RETRIES).describe('retries on network errors and 5xx, with jitter (default 2)'),
-};
-
-export const CLOUDS = ['public', 'usgov', 'usgovhigh', 'dod', 'china'] as const;
-export type Cloud = (typeof CLOUDS)[number];
-
-export const entraCredentialSchema = z
-  .object({
-    ...baseCredential,
-    provider: z.literal('entra'),
-    tenantId: z.string().superRefine((v, ctx) => {
-      if (TENANT_ALIASES.has(v.toLowerCase())) {
-        ctx.addIssue({ code: 'custom', message: `'${v}' is a multi-tenant alias, which Entra refuses for certificate credentials (AADSTS700023): use the tenant GUID or a verified domain` });
-      } else if (!TENANT.test(v)) {
-        ctx.addIssue({ code: 'custom', message: 'must be a tenant GUID or verified domain (not common/organizations/consumers)' });
-      }
-    }),
-    clientId: z.string().regex(GUID, 'must be the Application (client) ID, a GUID'),
-    cloud: z.enum(CLOUDS).default('public'),
-    endpointVersion: z.enum(['v2', 'v1']).default('v2'),
-    authorityHost: httpUrl.optional().describe('override of the cloud login host (tests point it at a local server)'),
-    scopes: scopeList.min(1, 'an entra credential needs at least one scope, e.g. https://analysis.windows.net/powerbi/api/.default'),
-  })
-  .strict();
-
-export const OIDC_PRESETS = ['keycloak', 'okta', 'auth0', 'generic'] as const;
-export type OidcPreset = (typeof OIDC_PRESETS)[number];
-
-export const oidcCredentialSchema = z
-  .object({
-    ...baseCredential,
-    provider: z.literal('oidc'),
-    preset: z.enum(OIDC_PRESETS).default('generic'),
-    issuer: httpUrl.optional().describe('discovery: {issuer}/.well-known/openid-configuration'),
-    tokenEndpoint: httpUrl.optional().describe('skips discovery when set'),
-    tokenParams: z
-      .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'form field names are [A-Za-z0-9_.-]'), z.string().max(2048))
-      .default({})
-      .describe('extra form fields on the token request (Auth0 needs audience)'),
-    scopes: scopeList.default([]),
-  })
-  .strict();
 
 export const PROVIDERS = ['entra', 'oidc'] as const;
-
-/** The fields every credential has, whatever its provider: checked on their own when provider is unknown. */
-export const credentialBaseSchema = z.object(baseCredential);
 
 /** Edit distance up to 2, for "did you mean" on a mistyped name. */
 function isNear(a: string, b: string): boolean {
@@ -206,7 +95,7 @@ export const callerJwtSchema = z
 
 export const callerSchema = z
   .object({
-    id: z.string().regex(CREDENTIAL_ID, 'must match [a-z0-9][a-z0-9-_.]{0,63}'),
+    id: resourceId,
     apiKeySha256: hashSchema('API key').optional().describe('Authorization: Bearer <key>; store only the hash'),
     jwt: callerJwtSchema.optional().describe('Authorization: Bearer <JWT from this issuer> (Kubernetes service account tokens)'),
     identityHeaderSha256: hashSchema('IDENTITY_HEADER secret').optional().describe('managed-identity protocol: X-IDENTITY-HEADER'),
@@ -367,6 +256,12 @@ export function crossFieldIssues(parts: ConfigParts): CrossFieldIssue[] {
     credentialIds.add(id);
   });
   parts.credentials.forEach((c, i) => {
+    const auth = c && clientAuthenticationProblem(c);
+    if (auth) issue(['credentials', i, auth.path], auth.message);
+    if (c?.provider === 'entra' && c.clientSecret?.method === 'client_secret_basic') {
+      // Entra documents the secret as the client_secret form field (and msal-node sends it so).
+      issue(['credentials', i, 'clientSecret', 'method'], 'Entra ID takes the secret as a form field: use client_secret_post, or leave method out');
+    }
     if (c?.provider === 'oidc') {
       if (!c.issuer && !c.tokenEndpoint) issue(['credentials', i, 'issuer'], 'an oidc credential needs issuer (for discovery) or tokenEndpoint');
       for (const field of Object.keys(c.tokenParams)) {
@@ -419,9 +314,5 @@ export function crossFieldIssues(parts: ConfigParts): CrossFieldIssue[] {
 
 export type BrokerConfig = z.infer<typeof configSchema>;
 export type CredentialConfig = z.infer<typeof credentialSchema>;
-export type EntraCredentialConfig = z.infer<typeof entraCredentialSchema>;
-export type OidcCredentialConfig = z.infer<typeof oidcCredentialSchema>;
 export type CallerConfig = z.infer<typeof callerSchema>;
-export type CertificateConfig = z.infer<typeof certificateSchema>;
-export type AssertionConfig = z.infer<typeof assertionSchema>;
 export type CallerJwtConfig = z.infer<typeof callerJwtSchema>;

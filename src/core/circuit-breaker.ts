@@ -1,4 +1,4 @@
-import type { Clock } from './clock.ts';
+import type { Clock } from '../kernel/clock.ts';
 
 /**
  * A per-credential breaker for an IdP that is down: after `threshold` consecutive failures no call is

@@ -1,19 +1,16 @@
 // What a caller may ask a credential for, normalised the same way everywhere (token route,
-// managed-identity endpoint, diagnostics).
-import { normaliseScope } from './cache-key.ts';
-import { Forbidden, InvalidRequest } from './errors.ts';
+// managed-identity endpoint, diagnostics). How an IdP wants its scopes is the IdP kind's to say.
+import { Forbidden, InvalidRequest } from '../kernel/errors.ts';
 import type { CredentialRuntime } from './token-service.ts';
-
-/** Entra v2 grants app tokens only for `<resource>/.default`; a bare resource means exactly that. */
-export function entraScope(value: string): string {
-  const trimmed = value.trim();
-  return trimmed.endsWith('/.default') ? trimmed : `${trimmed.replace(/\/+$/, '')}/.default`;
-}
 
 /** The credential's configured scopes, normalised the way requests are. */
 export function configuredScopes(runtime: CredentialRuntime): string[] {
-  const c = runtime.config;
-  return c.scopes.map((s) => (c.provider === 'entra' ? entraScope(s) : normaliseScope(s)));
+  return runtime.config.scopes.map((s) => runtime.idp.normaliseScope(s));
+}
+
+/** A requested scope as the credential's IdP takes it (not checked against the allowed ones). */
+export function normaliseRequestedScope(runtime: CredentialRuntime, scope: string): string {
+  return runtime.idp.normaliseScope(scope);
 }
 
 /**
@@ -28,15 +25,16 @@ export function resolveScope(runtime: CredentialRuntime, request: { scope?: stri
   const allowed = configuredScopes(runtime);
   let scope: string;
   if (request.resource !== undefined) {
-    if (c.provider !== 'entra') {
-      // An oidc credential may list the resource itself as a scope (managed-identity clients send resources).
-      scope = normaliseScope(request.resource);
-      if (!allowed.includes(scope)) throw new InvalidRequest(`resource applies to entra credentials; '${c.id}' is an oidc credential: use scope`, 'resource');
+    const forResource = runtime.idp.scopeForResource(request.resource);
+    if (forResource !== undefined) {
+      scope = forResource;
     } else {
-      scope = entraScope(request.resource);
+      // An IdP without resources: the credential may list the resource itself as a scope (managed-identity clients send resources).
+      scope = runtime.idp.normaliseScope(request.resource);
+      if (!allowed.includes(scope)) throw new InvalidRequest(`resource applies to entra credentials; '${c.id}' is an ${c.provider} credential: use scope`, 'resource');
     }
   } else if (request.scope !== undefined && request.scope.trim() !== '') {
-    scope = c.provider === 'entra' ? entraScope(request.scope) : normaliseScope(request.scope);
+    scope = runtime.idp.normaliseScope(request.scope);
   } else {
     scope = allowed[0] ?? '';
   }

@@ -7,23 +7,24 @@
 // - a still-valid token keeps being served while the IdP fails; an expired one never is.
 import type { CachedToken, CacheLock, RecordedFailure, TokenCache } from '../cache/token-cache.ts';
 import type { CredentialConfig } from '../config/schema.ts';
-import type { LoadedCertificate } from '../credentials/certificate.ts';
-import type { CertificateSource } from '../credentials/certificate-source.ts';
-import type { ClientAssertionSigner } from '../credentials/client-assertion-signer.ts';
+import type { ClientAuthentication } from '../client-auth/client-authentication.ts';
+import type { IdpKind } from '../idps/idp-kind.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { IssuedToken, TokenProvider } from '../providers/token-provider.ts';
+import type { IssuedToken, TokenProvider } from '../idps/token-provider.ts';
 import { credentialFingerprint, tokenCacheKey } from './cache-key.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
-import type { Clock } from './clock.ts';
-import { BrokerError, IdpRejected, IdpUnavailable, UnknownCredential } from './errors.ts';
+import type { Clock } from '../kernel/clock.ts';
+import { BrokerError, CredentialUnavailable, IdpRejected, IdpUnavailable, UnknownCredential } from '../kernel/errors.ts';
 
 export type CacheOutcome = 'hit' | 'miss' | 'refreshed';
 
 /** Everything the broker holds for one configured credential. */
 export interface CredentialRuntime {
   config: CredentialConfig;
-  certificates: CertificateSource;
-  signer: ClientAssertionSigner;
+  /** What the IdP of this credential wants (scopes, cache identity, which refusals are about the client's credential). */
+  idp: IdpKind<CredentialConfig>;
+  /** How the credential proves itself to its IdP (certificate, client secret, federated token). */
+  auth: ClientAuthentication;
   provider: TokenProvider;
 }
 
@@ -79,8 +80,6 @@ export const FALLBACK_LIFETIME_SECONDS = 300;
  */
 export const MIN_EXCHANGE_INTERVAL_MS = 5_000;
 
-/** Entra codes after which a just-rotated certificate is retried once with the previous one (Id.Web does the same). */
-const ROTATION_RETRY_CODES = new Set([700027, 700024, 7000214, 1000502]);
 /** How long waiters and other replicas reuse the outcome of a failed exchange. */
 const FAILURE_RECORD_MS = 2_000;
 const WAIT_POLL_MS = 250;
@@ -117,6 +116,13 @@ function errorOf(failure: RecordedFailure): IdpRejected | IdpUnavailable {
     : new IdpUnavailable(failure.message, failure.retryAfterSeconds ?? 5);
 }
 
+/** A refusal of the client's credential, with the fix its client authentication knows (ClientAuthentication.rejectionHint). */
+function withClientAuthHint(runtime: CredentialRuntime, err: unknown): unknown {
+  if (!(err instanceof IdpRejected) || !runtime.idp.refusedClientCredential(err)) return err;
+  const hint = runtime.auth.rejectionHint?.(err);
+  return hint ? new IdpRejected(err.message, err.idp, hint, err.idpError) : err;
+}
+
 export class TokenService {
   /** The in-process level: read on every request, never waited on. */
   private readonly local = new Map<string, CachedToken>();
@@ -124,7 +130,7 @@ export class TokenService {
   private readonly inflight = new Map<string, Promise<{ token: CachedToken; waited: boolean }>>();
   private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly localBackoff = new Map<string, number>();
-  private readonly fingerprints = new Map<string, { certificate: LoadedCertificate; value: string }>();
+  private readonly fingerprints = new Map<string, { identity: string; value: string }>();
   private readonly refreshes = new Set<Promise<void>>();
   private timer?: NodeJS.Timeout;
 
@@ -178,10 +184,10 @@ export class TokenService {
   }
 
   cacheKey(runtime: CredentialRuntime, scope: string): string {
-    const certificate = runtime.certificates.current();
+    const identity = runtime.auth.identity();
     let fp = this.fingerprints.get(runtime.config.id);
-    if (fp?.certificate !== certificate) {
-      fp = { certificate, value: credentialFingerprint(runtime.config, certificate.thumbprints.sha256Hex) };
+    if (fp?.identity !== identity) {
+      fp = { identity, value: credentialFingerprint(runtime.idp.cacheIdentity(runtime.config), identity) };
       this.fingerprints.set(runtime.config.id, fp);
     }
     return tokenCacheKey(runtime.config.id, scope, fp.value);
@@ -205,7 +211,9 @@ export class TokenService {
   async exchangeUncached(credentialId: string, scope: string): Promise<CachedToken> {
     const runtime = this.credential(credentialId);
     const requestedAt = this.clock.now();
-    const issued = await runtime.provider.acquire({ scope });
+    const issued = await runtime.provider.acquire({ scope }).catch((err: unknown) => {
+      throw withClientAuthHint(runtime, err);
+    });
     return this.toCached(issued, requestedAt);
   }
 
@@ -251,7 +259,7 @@ export class TokenService {
       if (!query.minTtlExplicit && isIdpFailure(err)) {
         // Right after a certificate rotation the credential has a new cache key; the tokens obtained
         // with the previous certificate are just as valid for the same identity while the IdP fails.
-        const fallback = stale ?? (await this.previousCertificateToken(target.runtime, target.scope));
+        const fallback = stale ?? (await this.previousIdentityToken(target.runtime, target.scope));
         if (fallback && fallback.expiresAt > this.clock.now()) {
           this.warnStale(target, err, fallback);
           return { ...this.served(fallback, query, 'hit'), stale: true };
@@ -261,10 +269,10 @@ export class TokenService {
     }
   }
 
-  private async previousCertificateToken(runtime: CredentialRuntime, scope: string): Promise<CachedToken | undefined> {
-    const previous = runtime.certificates.previous();
-    if (!previous) return undefined;
-    const key = tokenCacheKey(runtime.config.id, scope, credentialFingerprint(runtime.config, previous.thumbprints.sha256Hex));
+  private async previousIdentityToken(runtime: CredentialRuntime, scope: string): Promise<CachedToken | undefined> {
+    const previous = runtime.auth.previousIdentity();
+    if (previous === undefined) return undefined;
+    const key = tokenCacheKey(runtime.config.id, scope, credentialFingerprint(runtime.idp.cacheIdentity(runtime.config), previous));
     return this.local.get(key) ?? (await this.sharedGet(key));
   }
 
@@ -433,6 +441,8 @@ export class TokenService {
         );
         return token;
       } catch (err) {
+        // Nothing was sent (an expired federated token, an unreadable secret file): not the IdP's failure, and no retry helps now.
+        if (err instanceof CredentialUnavailable) throw err;
         if (!(err instanceof IdpUnavailable)) {
           if (err instanceof IdpRejected) breaker.recordSuccess(); // the IdP is up; the request is wrong
           throw err;
@@ -451,11 +461,15 @@ export class TokenService {
     try {
       return await runtime.provider.acquire({ scope });
     } catch (err) {
-      const previous = runtime.certificates.previous();
-      const code = err instanceof IdpRejected ? err.idp.errorCodes?.[0] : undefined;
-      if (!previous || code === undefined || !ROTATION_RETRY_CODES.has(code)) throw err;
-      this.logger.warn({ credentialId: runtime.config.id, idpError: `AADSTS${code}` }, 'refused right after a certificate rotation: retrying once with the previous certificate');
-      return runtime.provider.acquire({ scope, certificate: previous });
+      if (!(err instanceof IdpRejected) || !runtime.idp.refusedClientCredential(err)) throw err;
+      if (!runtime.auth.hasPrevious()) throw withClientAuthHint(runtime, err);
+      this.logger.warn(
+        { credentialId: runtime.config.id, kind: runtime.auth.kind, idpError: err.idpError },
+        `refused right after a rotation: retrying once with the previous ${runtime.auth.kind === 'certificate' ? 'certificate' : 'secret'}`,
+      );
+      return await runtime.provider.acquire({ scope, use: 'previous' }).catch((again: unknown) => {
+        throw withClientAuthHint(runtime, again);
+      });
     }
   }
 

@@ -1,9 +1,10 @@
-// Lints a client assertion against the rules of the IdP it is meant for. Pure and offline: it reads
-// the text it is given, checks the signature only against a certificate the caller hands in, and
-// never sends the assertion (or anything from the request) anywhere (docs/design.md §5.4).
+// Lints a client assertion, or a federated token, against the rules of the IdP it is meant for.
+// Pure and offline: it reads the text it is given, checks the signature only against a certificate
+// the caller hands in, and never sends the assertion (or anything from the request) anywhere
+// (docs/design.md §5.4).
 import { show, type CheckedCertificate, type Finding, type LintContext, type Severity, type Verdict } from './assertion-rule.ts';
 import { rulesFor } from './assertion-rules.ts';
-import { resolveTarget, type AssertionTarget, type TargetInput } from './assertion-target.ts';
+import { looksLikeFederatedToken, resolveTarget, type AssertionTarget, type TargetInput } from './assertion-target.ts';
 import { certificateFacts, type CertificateFacts } from './certificate-facts.ts';
 import { decodeCompactJws } from './compact-jws.ts';
 import { IDP_PROFILES } from './idp-profiles.ts';
@@ -12,9 +13,11 @@ import { checkSignature } from './rules/signature-rules.ts';
 export interface LintInput {
   /** A pasted compact JWS … */
   assertion?: string;
-  /** … or the unsigned header and claims the broker would sign (credential view). */
+  /** … or the unsigned header and claims the broker would send (credential view). */
   unsigned?: { header: Record<string, unknown>; claims: Record<string, unknown> };
+  /** `target.kind` absent: a federated token when the JWT looks like one (looksLikeFederatedToken), else a client assertion. */
   target: TargetInput;
+  /** Only for client assertions: a federated token is signed by its issuer. */
   certificate?: CheckedCertificate;
   nowMs: number;
 }
@@ -58,21 +61,24 @@ export function lintAssertion(input: LintInput): LintResult {
       claims = decoded.claims ?? {};
     }
   }
-  const target = resolveTarget(input.target, claims.aud);
+  const kind = input.target.kind ?? (looksLikeFederatedToken(claims) ? 'federated_token' : 'client_assertion');
+  const target = resolveTarget({ ...input.target, kind }, claims.aud);
+  const certificate = kind === 'client_assertion' ? input.certificate : undefined;
   const ctx: LintContext = {
     header,
     claims,
     signed,
     malformed,
     target,
+    kind,
     profile: IDP_PROFILES[target.idp],
     nowSeconds: Math.floor(input.nowMs / 1000),
-    certificate: input.certificate,
+    certificate,
     memo: new Map(),
   };
   // A text that is not a JWS gets only the structural finding (and the target line): judging claims
   // that could not be decoded would only add noise.
-  const rules = rulesFor(target.idp).filter((r) => !malformed || r.id === 'jws.malformed' || r.id === 'target.assumed');
+  const rules = rulesFor(target.idp, kind).filter((r) => !malformed || r.id === 'jws.malformed' || r.id === 'target.assumed');
   const findings: Finding[] = [];
   for (const rule of rules) {
     const hit = rule.check(ctx);
@@ -97,7 +103,7 @@ export function lintAssertion(input: LintInput): LintResult {
     signature: {
       checked: check !== undefined,
       valid: check ? check.valid : null,
-      certificate: input.certificate ? certificateFacts(input.certificate.leaf, input.nowMs) : undefined,
+      certificate: certificate ? certificateFacts(certificate.leaf, input.nowMs) : undefined,
     },
     findings,
     verdict: verdictOf(findings),

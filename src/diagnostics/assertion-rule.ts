@@ -1,12 +1,24 @@
 // The vocabulary of the assertion lint (docs/design.md §5.4): what a rule is, what it sees and
 // what it reports. Rules live in ./rules/, the catalogue that lists them in ./assertion-rules.ts.
 import type { KeyObject, X509Certificate } from 'node:crypto';
-import type { Thumbprints } from '../credentials/thumbprints.ts';
+import type { Thumbprints } from '../client-auth/certificate/thumbprints.ts';
 import type { AssertionTarget } from './assertion-target.ts';
 import type { IdpProfile } from './idp-profiles.ts';
 
-export const IDP_KINDS = ['entra', 'keycloak', 'okta', 'auth0', 'generic'] as const;
-export type IdpKind = (typeof IDP_KINDS)[number];
+/**
+ * The lint profiles: which IdP's rules an assertion is checked against (Entra, or a preset of the
+ * OIDC kind). Not src/idps/idp-kind.ts's IdpKind, which is what the broker knows about a provider.
+ */
+export const IDP_PROFILE_NAMES = ['entra', 'keycloak', 'okta', 'auth0', 'generic'] as const;
+export type IdpProfileName = (typeof IDP_PROFILE_NAMES)[number];
+
+/**
+ * What is being checked: a client assertion (signed by the client with its registered key, RFC 7523
+ * §2.2: iss = sub = client id, aud = the token endpoint) or a federated token (a JWT another issuer
+ * signed for the workload, sent as the client assertion: Entra workload identity federation).
+ */
+export const ASSERTION_KINDS = ['client_assertion', 'federated_token'] as const;
+export type AssertionKind = (typeof ASSERTION_KINDS)[number];
 
 export type Severity = 'error' | 'warning' | 'info';
 
@@ -43,6 +55,7 @@ export interface LintContext {
   /** Why the pasted text is not a compact JWS, when it is not one (only `jws.malformed` looks at it). */
   malformed?: string;
   target: AssertionTarget;
+  kind: AssertionKind;
   profile: IdpProfile;
   nowSeconds: number;
   certificate?: CheckedCertificate;
@@ -67,18 +80,18 @@ export interface AssertionRule {
   claim?: string;
   severity: Severity;
   /** The IdPs the rule applies to. */
-  idps: readonly IdpKind[];
+  idps: readonly IdpProfileName[];
   /** What each IdP answers when the rule is broken. */
-  idpError?: Partial<Record<IdpKind, string>>;
+  idpError?: Partial<Record<IdpProfileName, string>>;
   /** One line, for the catalogue listing. */
   summary: string;
   fix?: string;
   check(ctx: LintContext): RuleHit | undefined;
 }
 
-const ALL: readonly IdpKind[] = IDP_KINDS;
+const ALL: readonly IdpProfileName[] = IDP_PROFILE_NAMES;
 export const ALL_IDPS = ALL;
-export const OIDC_IDPS: readonly IdpKind[] = ['keycloak', 'okta', 'auth0', 'generic'];
+export const OIDC_IDPS: readonly IdpProfileName[] = ['keycloak', 'okta', 'auth0', 'generic'];
 
 export function defineRule(rule: AssertionRule): AssertionRule {
   return rule;

@@ -2,13 +2,38 @@
 // from what the engineer gives (token endpoint, provider, client id, a configured credential) or,
 // failing that, from the assertion's own `aud`. Pure: nothing here makes a network call, so a URL
 // that came with a request is only ever parsed, never fetched (docs/design.md §5.4).
-import { CLOUDS, type Cloud } from '../config/schema.ts';
-import { ENTRA_CLOUDS } from '../providers/entra-clouds.ts';
-import type { IdpKind } from './assertion-rule.ts';
+import { CLOUDS, type Cloud } from '../idps/entra/entra-schema.ts';
+import { ENTRA_CLOUDS } from '../idps/entra/entra-clouds.ts';
+import type { AssertionKind, IdpProfileName } from './assertion-rule.ts';
 import { IDP_PROFILES } from './idp-profiles.ts';
 
 /** Segments that are not a tenant: certificate assertions there fail with AADSTS700023 (docs/design.md §10.3). */
 export const ENTRA_MULTI_TENANT_SEGMENTS = new Set(['common', 'organizations', 'consumers']);
+
+/** The one audience a federated token carries at Entra, per cloud (the table is in idps/entra/entra-clouds.ts). */
+export const TOKEN_EXCHANGE_AUDIENCES = Object.fromEntries(CLOUDS.map((c) => [c, ENTRA_CLOUDS[c].tokenExchangeAudience])) as Readonly<Record<Cloud, string>>;
+const EXCHANGE_AUDIENCE_VALUES = new Set(Object.values(TOKEN_EXCHANGE_AUDIENCES).map((a) => a.toLowerCase()));
+
+/** aud values as a list of strings (a string, or an array of strings as Kubernetes sends it). */
+export function audienceList(aud: unknown): string[] {
+  if (typeof aud === 'string') return [aud];
+  return Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
+}
+
+export function isTokenExchangeAudience(value: string): boolean {
+  return EXCHANGE_AUDIENCE_VALUES.has(value.trim().toLowerCase());
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * A pasted JWT that is a federated token rather than a client assertion: its aud is Entra's token
+ * exchange audience and its iss is another issuer (a client assertion's iss is the client id GUID).
+ */
+export function looksLikeFederatedToken(claims: Record<string, unknown>): boolean {
+  const iss = claims.iss;
+  return audienceList(claims.aud).some(isTokenExchangeAudience) && typeof iss === 'string' && iss !== '' && !GUID.test(iss.trim());
+}
 
 export interface EntraUrl {
   /** The URL without query or fragment. */
@@ -27,15 +52,19 @@ export interface EntraUrl {
 }
 
 export interface AssertionTarget {
-  idp: IdpKind;
+  idp: IdpProfileName;
+  /** A client assertion or a federated token (decided by the credential, else by the JWT's shape). */
+  kind: AssertionKind;
   /** What the target was decided from. */
   basis: 'credential' | 'token_endpoint' | 'provider' | 'aud' | 'none';
   /** The exact URL the assertion is POSTed to, when known. */
   tokenEndpoint?: string;
   /** Keycloak realm, Auth0 tenant or OIDC issuer, when known. */
   issuer?: string;
-  /** The `aud` to use (what the broker sends for this target), when known. */
+  /** The `aud` to use (what the broker sends for this target; a federated token's: the token exchange audience), when known. */
   audience?: string;
+  /** Federated token at Entra: the token exchange audiences that count as right (one when the cloud is known). */
+  exchangeAudiences?: string[];
   clientId?: string;
   /** The signing algorithm a configured credential uses (Keycloak pins one per client). */
   algorithm?: string;
@@ -48,7 +77,9 @@ export interface AssertionTarget {
 
 export interface CredentialTarget {
   id: string;
-  idp: IdpKind;
+  idp: IdpProfileName;
+  /** The Entra cloud of the credential (it fixes the token exchange audience of a federated token). */
+  cloud?: Cloud;
   tokenEndpoint?: string;
   issuer?: string;
   audience?: string;
@@ -57,8 +88,10 @@ export interface CredentialTarget {
 }
 
 export interface TargetInput {
+  /** Default client_assertion. */
+  kind?: AssertionKind;
   tokenEndpoint?: string;
-  provider?: IdpKind;
+  provider?: IdpProfileName;
   clientId?: string;
   credential?: CredentialTarget;
 }
@@ -119,7 +152,7 @@ export function parseEntraUrl(value: string): EntraUrl | undefined {
 }
 
 /** Which IdP a URL belongs to, from its host and path shape. */
-export function detectIdp(value: string): IdpKind | undefined {
+export function detectIdp(value: string): IdpProfileName | undefined {
   const u = parseUrl(value);
   if (!u) return undefined;
   const host = u.hostname.toLowerCase();
@@ -131,7 +164,7 @@ export function detectIdp(value: string): IdpKind | undefined {
 }
 
 /** The issuer a token endpoint belongs to, where the IdP's URL layout says so. */
-export function issuerOf(idp: IdpKind, tokenEndpoint: string): string | undefined {
+export function issuerOf(idp: IdpProfileName, tokenEndpoint: string): string | undefined {
   const u = parseUrl(tokenEndpoint);
   if (!u) return undefined;
   const path = u.pathname.replace(/\/+$/, '');
@@ -155,7 +188,7 @@ export function issuerOf(idp: IdpKind, tokenEndpoint: string): string | undefine
 }
 
 /** The token endpoint of an issuer, where the IdP's URL layout fixes it (no discovery). */
-export function tokenEndpointOf(idp: IdpKind, issuer: string): string | undefined {
+export function tokenEndpointOf(idp: IdpProfileName, issuer: string): string | undefined {
   const base = issuer.replace(/\/+$/, '');
   switch (idp) {
     case 'keycloak':
@@ -194,7 +227,7 @@ export function describeTarget(t: Omit<AssertionTarget, 'description'>): string 
           : t.basis === 'aud'
             ? "the assertion's own aud (give token_endpoint to check it exactly)"
             : 'nothing (give token_endpoint or provider)';
-  return `checked against ${idp}, ${where}; target from ${from}`;
+  return `checked ${t.kind === 'federated_token' ? 'as a federated token ' : ''}against ${idp}, ${where}; target from ${from}`;
 }
 
 /**
@@ -204,40 +237,56 @@ export function describeTarget(t: Omit<AssertionTarget, 'description'>): string 
  */
 export function resolveTarget(input: TargetInput, aud: unknown): AssertionTarget {
   const credential = input.credential;
+  const kind = input.kind ?? 'client_assertion';
   const tokenEndpoint = input.tokenEndpoint !== undefined ? stripQuery(input.tokenEndpoint) : credential?.tokenEndpoint;
   const audValue = typeof aud === 'string' ? aud : Array.isArray(aud) && typeof aud[0] === 'string' ? aud[0] : undefined;
-  const idp: IdpKind =
+  // A federated token's aud names Entra's token exchange, not a URL of the IdP.
+  const federatedAtEntra = kind === 'federated_token' && audienceList(aud).some(isTokenExchangeAudience) ? 'entra' : undefined;
+  const idp: IdpProfileName =
     input.provider ??
     credential?.idp ??
     (tokenEndpoint ? detectIdp(tokenEndpoint) : undefined) ??
+    federatedAtEntra ??
     (audValue ? detectIdp(audValue) : undefined) ??
-    'generic';
+    // Workload identity federation is Entra's: a federated token with nothing else to go by is judged as one for Entra.
+    (kind === 'federated_token' ? 'entra' : 'generic');
   const basis: AssertionTarget['basis'] = credential
     ? 'credential'
     : input.tokenEndpoint
       ? 'token_endpoint'
       : input.provider
         ? 'provider'
-        : audValue && detectIdp(audValue)
+        : (audValue && detectIdp(audValue)) || federatedAtEntra
           ? 'aud'
           : 'none';
   const fromCredential = credential && (input.tokenEndpoint === undefined || stripQuery(input.tokenEndpoint) === credential.tokenEndpoint);
   const issuer = (fromCredential ? credential?.issuer : undefined) ?? (tokenEndpoint ? issuerOf(idp, tokenEndpoint) : undefined) ?? credential?.issuer;
+  const entra = idp === 'entra' && tokenEndpoint ? parseEntraUrl(tokenEndpoint) : undefined;
   let audience = fromCredential ? credential?.audience : undefined;
-  if (!audience) {
+  let exchangeAudiences: string[] | undefined;
+  if (kind === 'federated_token') {
+    audience = undefined;
+    if (idp === 'entra') {
+      const clouds = credential?.cloud ? [credential.cloud] : (entra?.clouds ?? []);
+      exchangeAudiences = [...new Set((clouds.length > 0 ? clouds : CLOUDS).map((c) => TOKEN_EXCHANGE_AUDIENCES[c]))];
+      audience = clouds.length > 0 ? exchangeAudiences[0] : TOKEN_EXCHANGE_AUDIENCES.public;
+    }
+  } else if (!audience) {
     if (idp === 'keycloak') audience = issuer ?? tokenEndpoint;
     else if (idp === 'auth0') audience = issuer;
     else audience = tokenEndpoint;
   }
   const target: Omit<AssertionTarget, 'description'> = {
     idp,
+    kind,
     basis,
     tokenEndpoint,
     issuer,
     audience,
+    exchangeAudiences,
     clientId: input.clientId ?? credential?.clientId,
     algorithm: credential?.algorithm,
-    entra: idp === 'entra' && tokenEndpoint ? parseEntraUrl(tokenEndpoint) : undefined,
+    entra,
     credentialId: credential?.id,
   };
   return { ...target, description: describeTarget(target) };

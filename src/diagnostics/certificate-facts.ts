@@ -1,7 +1,7 @@
 // What can be said about a certificate without revealing anything secret: names, serial, validity,
 // thumbprints in every form IdPs use, key type and size. Never the key, never the PEM.
 import { X509Certificate } from 'node:crypto';
-import { computeThumbprints } from '../credentials/thumbprints.ts';
+import { computeThumbprints } from '../client-auth/certificate/thumbprints.ts';
 import type { CheckedCertificate } from './assertion-rule.ts';
 
 export interface CertificateFacts {

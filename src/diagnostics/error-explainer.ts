@@ -2,8 +2,8 @@
 // error strings, Okta's errorCode/errorSummary bodies, Auth0 error/error_description bodies, Power BI
 // answers, and plain RFC 6749 §5.2 errors, also without their codes: an Entra message without its
 // AADSTS prefix, or a bare invalid_client. Only parses: nothing in the text is followed or fetched.
-import { scrubSecrets } from '../providers/scrub-secrets.ts';
-import type { IdpKind } from './assertion-rule.ts';
+import { scrubSecrets } from '../idps/scrub-secrets.ts';
+import type { IdpProfileName } from './assertion-rule.ts';
 import { rulesLeadingTo } from './assertion-rules.ts';
 import {
   TEXT_PATTERN_CATALOGUE,
@@ -15,7 +15,7 @@ import {
   oauthErrorCodeIn,
   type IdpErrorExplanation,
   type IdpFamily,
-} from './idp-error-catalogue.ts';
+} from '../idps/idp-error-catalogue.ts';
 
 export type ErrorSource = 'entra' | 'keycloak' | 'okta' | 'auth0' | 'powerbi' | 'oauth';
 
@@ -95,12 +95,12 @@ function parse(text: string): ParsedIdpError & { errorCode?: string } {
   };
 }
 
-function withRules(e: Omit<ErrorExplanation, 'rules'>, idp?: IdpKind): ErrorExplanation {
+function withRules(e: Omit<ErrorExplanation, 'rules'>, idp?: IdpProfileName): ErrorExplanation {
   const rules = rulesLeadingTo(e.code, idp);
   return rules.length > 0 ? { ...e, rules } : e;
 }
 
-function fromCatalogue(code: string, source: ErrorSource, x: IdpErrorExplanation, idp?: IdpKind): ErrorExplanation {
+function fromCatalogue(code: string, source: ErrorSource, x: IdpErrorExplanation, idp?: IdpProfileName): ErrorExplanation {
   return withRules({ code, source, title: x.title, cause: x.cause, fix: x.fix, claim: x.claim }, idp);
 }
 
@@ -136,7 +136,7 @@ export function explainIdpError(input: string | ParsedIdpError): ErrorExplainRes
 
   for (const entry of TEXT_PATTERN_CATALOGUE) {
     if (!entry.match?.test(text) && !containsMessage(normalized, entry.messages)) continue;
-    const idp: IdpKind | undefined = entry.idp === 'powerbi' ? undefined : entry.idp;
+    const idp: IdpProfileName | undefined = entry.idp === 'powerbi' ? undefined : entry.idp;
     explanations.push(fromCatalogue(entry.code, entry.idp, entry, idp));
   }
 

@@ -1,10 +1,10 @@
 // What each IdP accepts in a client assertion, as far as its documentation says (docs/design.md
 // §13, table of assertion rules by IdP; §10 for Entra). Where a value is not documented, the comment
 // says so and the rules that use it phrase their findings as warnings, not as certainties.
-import type { IdpKind } from './assertion-rule.ts';
+import type { IdpProfileName } from './assertion-rule.ts';
 
 export interface IdpProfile {
-  kind: IdpKind;
+  kind: IdpProfileName;
   name: string;
   /** `alg` values accepted for private_key_jwt. */
   algorithms: readonly string[];
@@ -23,7 +23,7 @@ export interface IdpProfile {
 
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 
-export const IDP_PROFILES: Readonly<Record<IdpKind, IdpProfile>> = {
+export const IDP_PROFILES: Readonly<Record<IdpProfileName, IdpProfile>> = {
   entra: {
     kind: 'entra',
     name: 'Entra ID',

@@ -1,9 +1,9 @@
 // What a probe may show of the access token it obtained: a fixed set of claims, decoded without
 // verification, never the token or its signature; and what those claims mean, above all for Power
 // BI service principals (docs/design.md §10.8 and §10.10).
-import type { Cloud } from '../config/schema.ts';
-import { CLOUDS } from '../config/schema.ts';
-import { ENTRA_CLOUDS } from '../providers/entra-clouds.ts';
+import type { Cloud } from '../idps/entra/entra-schema.ts';
+import { CLOUDS } from '../idps/entra/entra-schema.ts';
+import { ENTRA_CLOUDS } from '../idps/entra/entra-clouds.ts';
 import type { Finding } from './assertion-rule.ts';
 
 /** The only claims a probe echoes: who the token is for, from whom, what it grants, how long. */

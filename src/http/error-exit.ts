@@ -2,7 +2,7 @@
 // its cause, and is answered in the wire shape of the route's family (route-table.ts ERROR_SHAPE).
 // Handlers throw; none catches to answer by itself.
 import type { ErrorRequestHandler, Response } from 'express';
-import type { BrokerError } from '../core/errors.ts';
+import type { BrokerError } from '../kernel/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { sendManagedIdentityError, sendProblem, toBrokerError } from './problem.ts';
 import { ERROR_SHAPE, routeFamilyOf } from './route-table.ts';

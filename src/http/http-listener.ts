@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { isIPv6, type AddressInfo, type Socket } from 'node:net';
 import { getSystemErrorMap } from 'node:util';
-import { ListenError } from '../core/errors.ts';
+import { ListenError } from './http-errors.ts';
 
 /** How long a connection must have been idle before a draining server closes it. */
 export const IDLE_CLOSE_MS = 1000;

@@ -67,7 +67,7 @@ export const openApiDocument = {
   info: {
     title: 'token-broker',
     version: '1',
-    description: 'Serves access tokens obtained with certificate client assertions to authenticated internal callers.',
+    description: 'Serves access tokens obtained with client credentials (a certificate assertion, a client secret or a federated token) to authenticated internal callers.',
   },
   components: {
     securitySchemes: {
@@ -150,11 +150,37 @@ export const openApiDocument = {
           status: { enum: ['ok', 'degraded', 'not_ready'] },
           checks: {
             type: 'object',
-            required: ['config', 'shutting_down', 'certificates', 'cache'],
+            required: ['config', 'shutting_down', 'certificates', 'client_authentication', 'cache'],
             properties: {
               config: { const: 'ok' },
               shutting_down: { type: 'boolean' },
+              client_authentication: {
+                type: 'array',
+                description: 'every credential, by its kind of client authentication; the other fields are public facts of that kind (never a secret or a token)',
+                items: {
+                  type: 'object',
+                  required: ['credential', 'kind', 'status'],
+                  properties: {
+                    credential: { type: 'string' },
+                    kind: { enum: ['certificate', 'clientSecret', 'federatedToken'] },
+                    status: { enum: ['ok', 'expiring_soon', 'expired', 'unavailable'] },
+                    reload_problem: { type: 'string', description: 'the file changed but is not usable: the material read before is kept' },
+                    problem: { type: 'string', description: 'why nothing can be sent (unavailable)' },
+                    file: { type: 'string' },
+                    not_after: { type: 'string', description: 'certificate' },
+                    days_left: { type: 'integer', description: 'certificate' },
+                    thumbprint: { type: 'string', description: 'certificate (SHA-1 hex)' },
+                    modified_at: { type: 'string', description: 'client secret: when its file last changed' },
+                    age_seconds: { type: 'integer', minimum: 0, description: 'client secret: seconds since its file last changed' },
+                    expires_at: { type: 'string', description: 'federated token: its exp' },
+                    seconds_left: { type: 'integer', description: 'federated token' },
+                    iss: { type: 'string', description: 'federated token' },
+                    sub: { type: 'string', description: 'federated token' },
+                  },
+                },
+              },
               certificates: {
+                description: 'certificate credentials only, as in earlier releases',
                 type: 'array',
                 items: {
                   type: 'object',
@@ -182,7 +208,7 @@ export const openApiDocument = {
         type: 'object',
         required: ['assertion'],
         properties: {
-          assertion: { type: 'string', description: 'a compact JWS; never sent anywhere, never logged' },
+          assertion: { type: 'string', description: 'a compact JWS: a client assertion, or a federated token (recognised by aud api://AzureADTokenExchange, or by a federated credential named in credential); never sent anywhere, never logged' },
           credential: { type: 'string' },
           token_endpoint: { type: 'string' },
           provider: { enum: ['entra', 'keycloak', 'okta', 'auth0', 'generic'] },
@@ -206,15 +232,43 @@ export const openApiDocument = {
       },
       CredentialView: {
         type: 'object',
-        required: ['credential', 'provider', 'client_id', 'token_endpoint', 'audience', 'certificate', 'assertion', 'findings', 'verdict'],
+        required: ['credential', 'provider', 'client_id', 'token_endpoint', 'audience', 'client_authentication', 'certificate', 'assertion', 'findings', 'verdict'],
         properties: {
           credential: { type: 'string' },
           provider: { enum: ['entra', 'oidc'] },
+          preset: { type: 'string' },
+          endpoint_version: { enum: ['v1', 'v2'] },
+          cloud: { type: 'string' },
+          tenant_id: { type: 'string' },
           client_id: { type: 'string' },
           token_endpoint: { type: ['string', 'null'] },
           audience: { type: ['string', 'null'] },
-          certificate: { type: 'object' },
-          assertion: { type: 'object', required: ['header', 'claims', 'signed'], properties: { signed: { const: false } } },
+          client_authentication: {
+            type: 'object',
+            required: ['kind'],
+            description: 'how the credential authenticates: where the material lives and its public facts, never a secret, a token or a key',
+            properties: {
+              kind: { enum: ['certificate', 'clientSecret', 'federatedToken'] },
+              reload_problem: { type: 'string' },
+            },
+            not: { anyOf: [{ required: ['secret'] }, { required: ['value'] }, { required: ['token'] }, { required: ['client_secret'] }, { required: ['client_assertion'] }] },
+          },
+          certificate: {
+            type: ['object', 'null'],
+            description: 'the signing certificate (certificate credentials), else null',
+            required: ['subject', 'issuer', 'serial', 'not_before', 'not_after', 'sha1', 'sha256', 'x5t', 'x5t#S256', 'chain'],
+          },
+          assertion: {
+            type: ['object', 'null'],
+            description: 'what the next exchange sends as client_assertion, decoded and without its signature: the assertion the broker would sign, or the federated token in its file; null for a client secret',
+            required: ['header', 'claims', 'signed', 'signed_by'],
+            properties: {
+              header: { type: 'object' },
+              claims: { type: ['object', 'null'], description: 'null when they cannot be known (no audience; a federated token file that is unusable)' },
+              signed: { const: false },
+              signed_by: { enum: ['broker', 'external issuer'] },
+            },
+          },
           findings: { type: 'array', items: { $ref: '#/components/schemas/Finding' } },
           verdict: { enum: ['ok', 'will_fail'] },
         },

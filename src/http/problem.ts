@@ -1,19 +1,8 @@
 // The only writer of error responses: RFC 9457 application/problem+json with the contract's
 // fields (docs/design.md §5.1). Detail is shown only for errors that are safe to expose.
 import type { Response } from 'express';
-import {
-  BrokerError,
-  IdpRejected,
-  IdpUnavailable,
-  InternalError,
-  InvalidFields,
-  InvalidRequest,
-  MethodNotAllowed,
-  RateLimited,
-  RequestTooLarge,
-  UnsupportedMediaType,
-  type BrokerErrorCode,
-} from '../core/errors.ts';
+import { BrokerError, IdpRejected, IdpUnavailable, InternalError, InvalidFields, InvalidRequest, RateLimited, type BrokerErrorCode } from '../kernel/errors.ts';
+import { MethodNotAllowed, RequestTooLarge, UnsupportedMediaType } from './http-errors.ts';
 
 /** Errors thrown by body-parser carry `type` and `status`; everything else unknown is internal. */
 export function toBrokerError(err: unknown): BrokerError {

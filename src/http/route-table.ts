@@ -2,7 +2,7 @@
 // answers with their Allow header are generated from it, and /openapi.json builds its `paths` from
 // it: a route added, removed or given another method here changes all three at once.
 import { Router, type RequestHandler, type Response } from 'express';
-import { MethodNotAllowed } from '../core/errors.ts';
+import { MethodNotAllowed } from './http-errors.ts';
 import { errors, json, managedIdentityError, security } from './openapi-parts.ts';
 
 /** Routes grouped by the module that serves them; the group decides the wire shape of errors. */

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { formatPath } from '../config/load.ts';
-import { InvalidFields } from '../core/errors.ts';
+import { InvalidFields } from '../kernel/errors.ts';
 
 /** Parses a request part with its schema, or throws a 400 naming every bad field. */
 export function parseRequest<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {

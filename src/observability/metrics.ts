@@ -1,19 +1,29 @@
 // Every Prometheus metric of the broker, in its own registry, `token_broker_` prefix, seconds,
 // labels bounded by configuration (caller and credential ids, outcomes, IdP error codes).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { TokenServiceObserver } from '../core/token-service.ts';
 
 export type RequestOutcome = 'hit' | 'miss' | 'refreshed' | 'coalesced' | 'stale' | 'error';
 
+/**
+ * What the gauges read at each scrape. The material gauges follow the credential's kind of client
+ * authentication: certificates have a notAfter, client secrets the age of their file (the IdP alone
+ * knows when a secret expires), federated tokens the exp of the token in their file.
+ */
 export interface MetricsSources {
-  /** credential id → certificate notAfter (epoch ms). */
+  /** credential id → certificate notAfter (epoch ms), for certificate credentials. */
   certificateNotAfter(): { credentialId: string; notAfterMs: number }[];
+  /** credential id → seconds since its secret file last changed, for client-secret credentials. */
+  clientSecretFileAge(): { credentialId: string; ageSeconds: number }[];
+  /** credential id → exp of the federated token in its file (epoch ms), for federated-token credentials whose file holds one. */
+  federatedTokenExpiry(): { credentialId: string; expiresAtMs: number }[];
   /** credential id → least remaining lifetime of its cached tokens (ms), for tokens in memory. */
   tokenRemaining(): { credentialId: string; remainingMs: number }[];
   redisUp(): number | undefined;
 }
 
-export class BrokerMetrics implements TokenServiceObserver {
+// It is the token service's observer (core/token-service.ts TokenServiceObserver) by shape: observability
+// imports no domain module.
+export class BrokerMetrics {
   readonly registry = new Registry();
   private readonly tokenRequests: Counter<'caller' | 'credential' | 'outcome'>;
   private readonly idpExchange: Histogram<'credential' | 'provider' | 'result'>;
@@ -64,12 +74,32 @@ export class BrokerMetrics implements TokenServiceObserver {
     });
     new Gauge({
       name: 'token_broker_certificate_not_after_seconds',
-      help: 'Expiry of the certificate in use per credential (Unix time).',
+      help: 'Expiry of the certificate in use per credential (Unix time; certificate credentials).',
       labelNames: ['credential'],
       registers,
       collect() {
         this.reset();
         for (const c of sources.certificateNotAfter()) this.set({ credential: c.credentialId }, Math.floor(c.notAfterMs / 1000));
+      },
+    });
+    new Gauge({
+      name: 'token_broker_client_secret_file_age_seconds',
+      help: 'Seconds since the client secret file in use per credential last changed (client-secret credentials).',
+      labelNames: ['credential'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of sources.clientSecretFileAge()) this.set({ credential: s.credentialId }, Math.max(0, s.ageSeconds));
+      },
+    });
+    new Gauge({
+      name: 'token_broker_federated_token_expiry_seconds',
+      help: 'Expiry (exp) of the federated token in the file per credential (Unix time); absent while the file holds no usable token.',
+      labelNames: ['credential'],
+      registers,
+      collect() {
+        this.reset();
+        for (const t of sources.federatedTokenExpiry()) this.set({ credential: t.credentialId }, Math.floor(t.expiresAtMs / 1000));
       },
     });
     new Gauge({

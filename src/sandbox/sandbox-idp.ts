@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { X509Certificate, generateKeyPairSync, randomUUID } from 'node:crypto';
-import { computeThumbprints } from '../credentials/thumbprints.ts';
+import { computeThumbprints } from '../client-auth/certificate/thumbprints.ts';
 
 export interface SandboxClient {
   clientId: string;

@@ -2,21 +2,28 @@
 // the broker (the real Entra cannot be reached from here).
 //
 // "Strict" means: it checks a certificate client assertion the way docs/design.md §10 says Entra
-// does and answers with real-shaped AADSTS error bodies (§11.1), so a broker that passes here has a
-// good chance of passing against the real service. Where Microsoft's documentation (or public
+// does, a client secret (§9.1) and a federated token (workload identity federation, §9.1) the way
+// Microsoft documents them, and answers with real-shaped AADSTS error bodies (§11.1), so a broker
+// that passes here has a good chance of passing against the real service. Where Microsoft's documentation (or public
 // reports) leave a behaviour undocumented, the comment says so and the stand-in errs on the side of
 // rejecting: a false red in a test is cheaper than a false green in production.
 //
 // Validation order is the numbered list of docs/design.md §8.5; like Entra, the first failure wins.
+// At step 5 a request branches by client authentication: a client secret (`verifySecret`), a
+// federated token (`verifyFederatedToken`, its own order F1-F6) or a certificate assertion
+// (`verifyCertificateAssertion`, steps 6-11); all three end in steps 12-13.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import {
   X509Certificate,
   constants as cryptoConstants,
   createHash,
+  createPublicKey,
   generateKeyPairSync,
   randomUUID,
+  timingSafeEqual,
   verify as cryptoVerify,
+  type JsonWebKey,
   type KeyObject,
 } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,10 +35,38 @@ export interface StandInApp {
   tenantId: string;
   clientId: string;
   /** PEM certificates registered on the app ("Certificates & secrets"). For an SNI app: the trusted certificates / issuing CAs. */
-  certificates: string[];
+  certificates?: string[];
   /** Subject-name/issuer app: every assertion must carry `x5c` (docs/design.md §10.1). */
   sni?: boolean;
+  /** Client secrets registered on the app: the secret *values* (what Entra shows once), optionally with an expiry. */
+  secrets?: (string | StandInSecret)[];
+  /**
+   * Federated identity credentials (Graph `federatedIdentityCredential`). `undefined` and `[]` both
+   * mean "none", which answers a federated token with AADSTS70021.
+   */
+  federatedCredentials?: StandInFederatedCredential[];
 }
+
+export interface StandInSecret {
+  value: string;
+  /** Judged on the stand-in clock (`setClockOffset`); past it the secret gets AADSTS7000222. */
+  expiresAt?: Date;
+}
+
+export interface StandInFederatedCredential {
+  /** Compared with the token's `iss` exactly and case-sensitively (no trimming, no trailing-slash folding). */
+  issuer: string;
+  /** Compared with the token's `sub` exactly and case-sensitively. */
+  subject: string;
+  /** Exactly one value, as Graph enforces; default `['api://AzureADTokenExchange']`. */
+  audiences?: string[];
+}
+
+/** An issuer's public keys: a JWKS object (RFC 7517 §5) or PEM public keys by `kid`. */
+export type StandInIssuerKeys = { keys: JsonWebKey[] } | Record<string, string>;
+
+/** How the request authenticated the client, as far as the stand-in could tell. Never the secret itself. */
+export type StandInClientAuth = 'client_secret_post' | 'client_secret_basic' | 'certificate' | 'federated';
 
 export interface StandInFault {
   status?: number;
@@ -48,11 +83,17 @@ export interface CapturedRequest {
   path: string;
   /** The Host header as received. */
   host: string;
-  /** Parsed `application/x-www-form-urlencoded` body (empty for other bodies). */
+  /** Parsed `application/x-www-form-urlencoded` body (empty for other bodies); a `client_secret` value is replaced by `[redacted]`. */
   form: Record<string, string>;
+  /**
+   * The client-authentication method(s) the request carried: `client_secret_post` (form),
+   * `client_secret_basic` (Authorization header), `certificate` or `federated` (the assertion, by
+   * how the stand-in routed it). Several when a request mixed them. Absent when none was found.
+   */
+  clientAuth?: StandInClientAuth[];
   /** Decoded `client_assertion` header, when it could be decoded (best effort, even if invalid). */
   header?: Record<string, unknown>;
-  /** Decoded `client_assertion` claims, when they could be decoded. */
+  /** Decoded `client_assertion` claims, when they could be decoded (a federated token's claims too). */
   claims?: Record<string, unknown>;
   /** HTTP status sent; 0 when the connection was dropped (fault) or no answer was written. */
   outcome: number;
@@ -63,8 +104,24 @@ export interface EntraStandIn {
   url: string;
   port: number;
   requests: CapturedRequest[];
+  /** Adds or replaces an app. Throws on a registration Graph would refuse (see `registerFederatedCredential`). */
   addApp(app: StandInApp): void;
   removeApp(clientId: string): void;
+  /** Client secrets (rotation tests): add one, remove one by value, or replace them all. Unknown app: throws. */
+  addSecret(clientId: string, secret: string | StandInSecret): void;
+  removeSecret(clientId: string, value: string): void;
+  setSecrets(clientId: string, secrets: (string | StandInSecret)[]): void;
+  /** Federated identity credentials: replace them all, add one, or remove one by issuer and subject. */
+  setFederatedCredentials(clientId: string, credentials: StandInFederatedCredential[]): void;
+  addFederatedCredential(clientId: string, credential: StandInFederatedCredential): void;
+  removeFederatedCredential(clientId: string, issuer: string, subject: string): void;
+  /**
+   * The public keys of an external issuer, by its exact `iss`. Real Entra fetches the issuer's OIDC
+   * discovery document and JWKS; the stand-in is given them. Calling again replaces the keys (key
+   * rotation at the issuer).
+   */
+  registerIssuer(issuer: string, keys: StandInIssuerKeys): void;
+  removeIssuer(issuer: string): void;
   inject(fault: StandInFault): void;
   clearFaults(): void;
   setTokenLifetime(seconds: number, opts?: { refreshInSeconds?: number }): void;
@@ -97,6 +154,11 @@ interface ErrorContext {
   now?: Date;
   validFrom?: Date;
   expiry?: Date;
+  /** Federated token: the presented (unverified) `iss`, `sub`, `aud` and header `kid`. */
+  issuer?: string;
+  subject?: string;
+  audience?: string;
+  kid?: string;
 }
 
 interface AadstsEntry {
@@ -149,6 +211,15 @@ const AADSTS: Record<number, AadstsEntry> = {
     message: (c) =>
       `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${c.clientId ?? '<client_id>'}'.`,
   },
+  // Expired secret. Wording as seen in responses (spencerwooo/onedrive-vercel-index#1051,
+  // dotnet/sign#849; older answers lacked the app id: Azure-Samples/ms-identity-python-webapp#67);
+  // invalid_client as seen there; 401 like 7000215 (guess).
+  7000222: {
+    error: 'invalid_client',
+    status: 401,
+    message: (c) =>
+      `The provided client secret keys for app '${c.clientId ?? '<client_id>'}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`,
+  },
   // docs/design.md §11.1: no credential in the body (401 invalid_client as observed).
   7000218: {
     error: 'invalid_client',
@@ -185,6 +256,57 @@ const AADSTS: Record<number, AadstsEntry> = {
     error: 'invalid_client',
     status: 401,
     message: () => 'Subject must match the issuer claim in the client assertion.',
+  },
+  // Workload identity federation (docs/design.md §9.1, §11.1). 70021 with the presented issuer,
+  // subject and audience: 401 invalid_client in recent answers (external-secrets/external-secrets#2783,
+  // 2023), 400 invalid_request in 2022 (Azure/azure-workload-identity#340, #616). Microsoft documents
+  // it for a federated credential that has not propagated yet
+  // (learn.microsoft.com/entra/workload-id/workload-identity-federation-considerations); the stand-in
+  // sends it when the app has no federated credential at all.
+  70021: {
+    error: 'invalid_client',
+    status: 401,
+    message: (c) =>
+      `No matching federated identity record found for presented assertion. Assertion Issuer: '${c.issuer ?? ''}'. Assertion Subject: '${c.subject ?? ''}'. Assertion Audience: '${c.audience ?? ''}'. https://docs.microsoft.com/en-us/azure/active-directory/develop/workload-identity-federation`,
+  },
+  // No credential with that issuer: 401 invalid_client (Azure/azure-workload-identity#1350, #1200).
+  700211: {
+    error: 'invalid_client',
+    status: 401,
+    message: (c) =>
+      `No matching federated identity record found for presented assertion issuer '${c.issuer ?? ''}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://docs.microsoft.com/en-us/azure/active-directory/develop/workload-identity-federation`,
+  },
+  // Issuer matched, audience did not: code per docs/design.md §9.1 and its reference list; wording
+  // patterned on 700211/700213 (guess).
+  700212: {
+    error: 'invalid_client',
+    status: 401,
+    message: (c) =>
+      `No matching federated identity record found for presented assertion audience '${c.audience ?? ''}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation`,
+  },
+  // Issuer matched, subject did not (case-sensitive since 2025, Azure/login#517): wording as seen
+  // (dotnet/maui#31978, Azure/azure-workload-identity#1200); status 401 (guess).
+  700213: {
+    error: 'invalid_client',
+    status: 401,
+    message: (c) =>
+      `No matching federated identity record found for presented assertion subject '${c.subject ?? ''}'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation`,
+  },
+  // The federated token's kid is not among the issuer's published keys: wording and invalid_client
+  // as seen (Azure/azure-workload-identity#1232); status 401 (guess).
+  7000272: {
+    error: 'invalid_client',
+    status: 401,
+    message: (c) =>
+      `The certificate with identifier ${c.kid ?? ''} used to sign the federated credential could not be found in the metadata of identity provider ${c.issuer ?? ''}. Please validate that your Identity Provider's metadata exposes the key used to sign the incoming token.`,
+  },
+  // Client credentials on /common with a secret or a federated token (error-codes page). On
+  // /organizations the stand-in refuses with 9002313 instead, since this message recommends it;
+  // what Entra answers there is undocumented.
+  9001023: {
+    error: 'invalid_request',
+    status: 400,
+    message: () => 'The grant type is not supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.',
   },
   // docs/design.md §11.1.
   700021: {
@@ -278,10 +400,13 @@ const AADSTS: Record<number, AadstsEntry> = {
     message: () => 'WeakRsaKey - Indicates the erroneous user attempt to use a weak RSA key.',
   },
   // Generic codes for `inject({ status })` without `aadsts`; wording from the error-codes doc.
+  // Also what the stand-in answers, with a detail, to a request that authenticates the client more
+  // than one way: RFC 6749 §2.3 "The client MUST NOT use more than one authentication method in
+  // each request", and Entra's answer to that is undocumented (guess).
   9002313: {
     error: 'invalid_request',
     status: 400,
-    message: () => 'Invalid request. Request is malformed or invalid.',
+    message: (c) => `Invalid request. Request is malformed or invalid.${c.detail ? ` ${c.detail}` : ''}`,
   },
   50033: {
     error: 'server_error',
@@ -353,6 +478,16 @@ const POWER_BI_RESOURCES = [
 // fail in production. To model a future Entra that accepts ES256, add it here.
 const ACCEPTED_ALGS = new Set(['RS256', 'PS256']);
 
+// Federated tokens: Entra supports issuers that sign with RS256 only
+// (learn.microsoft.com/entra/workload-id/workload-identity-federation-considerations).
+const FEDERATED_ALGS = new Set(['RS256']);
+
+// Graph's default and documented value for a federated credential's audience.
+const AZURE_AD_TOKEN_EXCHANGE = 'api://AzureADTokenExchange';
+
+// "A maximum of 20 federated identity credentials can be added to an application" (same page).
+const MAX_FEDERATED_CREDENTIALS = 20;
+
 // Clock skew tolerated on nbf/exp. Entra's real leeway is undocumented (docs/design.md §10.4,
 // §10.11); 5 minutes is the usual Microsoft identity default.
 const SKEW_SECONDS = 300;
@@ -381,6 +516,8 @@ interface RegisteredCert {
 interface AppRecord {
   app: StandInApp;
   certs: RegisteredCert[];
+  secrets: StandInSecret[];
+  federated: Required<StandInFederatedCredential>[];
 }
 
 interface QueuedFault {
@@ -395,7 +532,9 @@ class AadstsFailure {
   ) {}
 }
 
-export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: string } = {}): Promise<EntraStandIn> {
+export async function startEntraStandIn(
+  options: { apps?: StandInApp[]; host?: string; issuers?: { issuer: string; keys: StandInIssuerKeys }[] } = {},
+): Promise<EntraStandIn> {
   const apps = new Map<string, AppRecord>(); // key: lower-case client id
   const requests: CapturedRequest[] = [];
   const faults: QueuedFault[] = [];
@@ -411,11 +550,25 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
 
   const nowMs = (): number => Date.now() + clockOffsetSeconds * 1000;
 
+  const issuers = new Map<string, Map<string, KeyObject>>(); // key: exact issuer string; then kid
+
   const addApp = (app: StandInApp): void => {
-    const certs = app.certificates.map((pem) => registerCertificate(pem));
-    apps.set(app.clientId.toLowerCase(), { app: { ...app, certificates: [...app.certificates] }, certs });
+    const certificates = [...(app.certificates ?? [])];
+    const certs = certificates.map((pem) => registerCertificate(pem));
+    const secrets = (app.secrets ?? []).map(normaliseSecret);
+    const federated = normaliseFederatedCredentials(app.federatedCredentials ?? []);
+    apps.set(app.clientId.toLowerCase(), { app: { ...app, certificates }, certs, secrets, federated });
   };
   for (const app of options.apps ?? []) addApp(app);
+  const appRecord = (clientId: string): AppRecord => {
+    const rec = apps.get(clientId.toLowerCase());
+    if (!rec) throw new Error(`entra stand-in: no app '${clientId}'`);
+    return rec;
+  };
+  const registerIssuer = (issuer: string, keys: StandInIssuerKeys): void => {
+    issuers.set(issuer, importIssuerKeys(issuer, keys));
+  };
+  for (const { issuer, keys } of options.issuers ?? []) registerIssuer(issuer, keys);
 
   const tenantKnown = (tenant: string): boolean => {
     const t = tenant.toLowerCase();
@@ -459,7 +612,8 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
     // fails like Entra does (AADSTS900144 for the missing grant_type).
     const mediaType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
     const form = mediaType === 'application/x-www-form-urlencoded' ? firstValues(new URLSearchParams(body.toString('utf8'))) : {};
-    record.form = form;
+    // The secret value is never kept in `requests` (tests may print them).
+    record.form = form['client_secret'] !== undefined ? { ...form, client_secret: '[redacted]' } : form;
 
     // Entra uses the caller's client-request-id as correlation id and echoes it.
     const clientRequestId = query.get('client-request-id') ?? headerValue(req, 'client-request-id');
@@ -501,14 +655,16 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
           path,
           host,
           form,
+          authorization: headerValue(req, 'authorization'),
           header: record.header,
           claims: record.claims,
           assertionRaw: form['client_assertion'],
+          record,
         });
         sendJson(ctx, 200, answer);
       } catch (e) {
         if (!(e instanceof AadstsFailure)) throw e;
-        sendError(ctx, e.code, { tenant, clientId: form['client_id'], ...e.ctx });
+        sendError(ctx, e.code, { tenant, clientId: form['client_id'] ?? basicClientId(headerValue(req, 'authorization')), ...e.ctx });
       }
       return;
     }
@@ -539,9 +695,11 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
     path: string;
     host: string;
     form: Record<string, string>;
+    authorization: string | undefined;
     header: Record<string, unknown> | undefined;
     claims: Record<string, unknown> | undefined;
     assertionRaw: string | undefined;
+    record: CapturedRequest;
   }
 
   function processTokenRequest(input: TokenInput): Record<string, unknown> {
@@ -552,11 +710,20 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
     const multiTenant = MULTI_TENANT_SEGMENTS.has(tenant.toLowerCase());
     if (!multiTenant && !tenantKnown(tenant)) throw new AadstsFailure(90002, { tenant });
 
-    // 3. Grant and client id.
+    // 3. Grant and client id. With client_secret_basic the client id travels in the Authorization
+    //    header (RFC 6749 §2.3.1); a body client_id sent as well must name the same client.
     const grantType = form['grant_type'];
     if (!grantType) throw new AadstsFailure(900144, { param: 'grant_type' });
     if (grantType !== 'client_credentials') throw new AadstsFailure(70003, { grantType });
-    const clientId = form['client_id'];
+    const basic = parseBasicAuthorization(input.authorization);
+    if (basic === 'malformed') {
+      throw new AadstsFailure(9002313, { detail: "The Authorization header is not valid 'Basic' client authentication (RFC 6749 §2.3.1)." });
+    }
+    const bodyClientId = form['client_id'];
+    if (basic && bodyClientId !== undefined && bodyClientId.toLowerCase() !== basic.clientId.toLowerCase()) {
+      throw new AadstsFailure(9002313, { detail: "The client_id in the body does not match the one in the Authorization header." });
+    }
+    const clientId = basic?.clientId ?? bodyClientId;
     if (!clientId) throw new AadstsFailure(900144, { param: 'client_id' });
 
     // 4. The app must exist in that tenant (GUIDs compare case-insensitively).
@@ -564,20 +731,135 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
     if (!rec || (!multiTenant && rec.app.tenantId.toLowerCase() !== tenant.toLowerCase())) {
       throw new AadstsFailure(700016, { clientId, tenant });
     }
-    const homeTenant = rec.app.tenantId;
 
     // 5. Credential kind (docs/design.md §11.1: 7000215, 7000218; §10.5 for the assertion type).
-    if (form['client_secret'] !== undefined) throw new AadstsFailure(7000215, { clientId });
+    //    A secret is judged first, so a wrong one is 7000215 whatever else the request carries;
+    //    then more than one method is refused (RFC 6749 §2.3).
     const assertion = input.assertionRaw;
-    if (!assertion) throw new AadstsFailure(7000218);
-    const assertionType = form['client_assertion_type'];
-    if (!assertionType) throw new AadstsFailure(900144, { param: 'client_assertion_type' });
-    if (assertionType !== JWT_BEARER) throw new AadstsFailure(90011);
-
-    // 6. Structure. Must be a compact JWS whose three parts are base64url JSON objects.
-    const parts = assertion.split('.');
     const { header, claims } = input;
-    if (parts.length !== 3 || !header || !claims || !isB64url(parts[2] ?? '')) throw new AadstsFailure(50027);
+    const parts = assertion?.split('.') ?? [];
+    const decodable = parts.length === 3 && !!header && !!claims && isB64url(parts[2] ?? '');
+    const federated = decodable && !!claims && isFederatedToken(claims, clientId);
+    const methods: StandInClientAuth[] = [];
+    if (form['client_secret'] !== undefined) methods.push('client_secret_post');
+    if (basic) methods.push('client_secret_basic');
+    if (assertion) methods.push(federated ? 'federated' : 'certificate');
+    if (methods.length > 0) input.record.clientAuth = methods;
+
+    const now = new Date(nowMs());
+    let acr: '1' | '2';
+    const secret = basic ? basic.secret : form['client_secret'];
+    if (secret !== undefined) {
+      if (basic && form['client_secret'] !== undefined) {
+        throw new AadstsFailure(9002313, { detail: 'The client secret was sent both in the Authorization header and in the body.' });
+      }
+      refuseMultiTenantSegment(tenant);
+      verifySecret(rec, clientId, secret, now);
+      if (assertion !== undefined) {
+        throw new AadstsFailure(9002313, { detail: 'The request authenticates the client with both a client secret and a client assertion.' });
+      }
+      acr = '1';
+    } else {
+      if (!assertion) throw new AadstsFailure(7000218);
+      const assertionType = form['client_assertion_type'];
+      if (!assertionType) throw new AadstsFailure(900144, { param: 'client_assertion_type' });
+      if (assertionType !== JWT_BEARER) throw new AadstsFailure(90011);
+
+      // 6. Structure. Must be a compact JWS whose three parts are base64url JSON objects.
+      if (!decodable || !header || !claims) throw new AadstsFailure(50027);
+      if (federated) {
+        refuseMultiTenantSegment(tenant);
+        verifyFederatedToken(rec, parts, header, claims, now);
+      } else {
+        verifyCertificateAssertion(input, rec, clientId, multiTenant, parts, header, claims);
+      }
+      acr = '2';
+    }
+    const homeTenant = rec.app.tenantId;
+    const nowSec = nowMs() / 1000;
+
+    // 12. Target.
+    let resource: string;
+    if (version === 'v2') {
+      if (form['resource'] !== undefined) throw new AadstsFailure(901002);
+      const scope = form['scope'];
+      if (!scope || scope.trim() === '') throw new AadstsFailure(70011);
+      // OIDC scopes are tolerated alongside /.default (undocumented for client credentials; not
+      // rejected here so a library that adds them is not failed falsely).
+      const scopes = scope.split(/\s+/).filter((s) => s !== '' && !['openid', 'profile', 'offline_access', 'email'].includes(s));
+      const bad = scopes.find((s) => !s.endsWith('/.default'));
+      if (scopes.length === 0 || bad !== undefined) throw new AadstsFailure(1002012, { scope: bad ?? scope });
+      const resources = new Set(scopes.map((s) => s.slice(0, -'/.default'.length)));
+      if (resources.size > 1) throw new AadstsFailure(700022, { scope });
+      resource = [...resources][0] ?? '';
+    } else {
+      const r = form['resource'];
+      if (!r) throw new AadstsFailure(900144, { param: 'resource' });
+      resource = r;
+    }
+    if (!knownResources.has(resource)) throw new AadstsFailure(500011, { resource, tenant: homeTenant });
+
+    // 13. Success.
+    const iat = Math.floor(nowSec);
+    const expAt = iat + tokenLifetime;
+    const accessToken = jwt.sign(
+      {
+        aud: resource,
+        iss: `https://sts.windows.net/${homeTenant}/`,
+        iat,
+        nbf: iat,
+        exp: expAt,
+        appid: rec.app.clientId,
+        appidacr: acr, // 1 = client secret, 2 = certificate or other client assertion
+        idp: `https://sts.windows.net/${homeTenant}/`,
+        idtyp: 'app',
+        oid: stableUuid(`oid:${homeTenant}:${rec.app.clientId}`),
+        sub: stableUuid(`oid:${homeTenant}:${rec.app.clientId}`),
+        roles: [],
+        tid: homeTenant,
+        uti: b64url(Buffer.from(randomUUID().replace(/-/g, ''), 'hex')),
+        // The token format follows the *resource's* accepted version, not the endpoint called
+        // (learn.microsoft.com/entra/identity-platform/access-tokens); Power BI and other Microsoft
+        // first-party APIs get v1.0 tokens with the sts.windows.net issuer from either endpoint.
+        ver: '1.0',
+      },
+      privateKeyPem,
+      // no `noTimestamp`: jsonwebtoken would delete the iat set above.
+      { algorithm: 'RS256', header: { alg: 'RS256', typ: 'JWT', kid: signingKid, x5t: signingKid } },
+    );
+    if (version === 'v2') {
+      // v2: integers (docs/design.md §10.7); refresh_in only when configured.
+      return {
+        token_type: 'Bearer',
+        expires_in: tokenLifetime,
+        ext_expires_in: tokenLifetime,
+        ...(refreshIn !== undefined ? { refresh_in: refreshIn } : {}),
+        access_token: accessToken,
+      };
+    }
+    // v1: numbers as strings (docs/design.md §10.7).
+    return {
+      token_type: 'Bearer',
+      expires_in: String(tokenLifetime),
+      ext_expires_in: String(tokenLifetime),
+      expires_on: String(expAt),
+      not_before: String(iat),
+      resource,
+      access_token: accessToken,
+    };
+  }
+
+  /** Steps 6-11 for a certificate assertion (docs/design.md §8.5, §10). Throws the first failure. */
+  function verifyCertificateAssertion(
+    input: TokenInput,
+    rec: AppRecord,
+    clientId: string,
+    multiTenant: boolean,
+    parts: string[],
+    header: Record<string, unknown>,
+    claims: Record<string, unknown>,
+  ): void {
+    // 6. Structure, continued.
     // Entra rejects aud arrays (AADSTS50027, docs/design.md §10.3).
     if (typeof claims['aud'] !== 'string') throw new AadstsFailure(50027);
     const alg = header['alg'];
@@ -690,76 +972,120 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
     }
     // Not checked, because Entra does not appear to: jti replay (MSAL reuses assertions,
     // docs/design.md §10.2), iat, typ, maximum lifetime (§10.4).
+  }
 
-    // 12. Target.
-    let resource: string;
-    if (version === 'v2') {
-      if (form['resource'] !== undefined) throw new AadstsFailure(901002);
-      const scope = form['scope'];
-      if (!scope || scope.trim() === '') throw new AadstsFailure(70011);
-      // OIDC scopes are tolerated alongside /.default (undocumented for client credentials; not
-      // rejected here so a library that adds them is not failed falsely).
-      const scopes = scope.split(/\s+/).filter((s) => s !== '' && !['openid', 'profile', 'offline_access', 'email'].includes(s));
-      const bad = scopes.find((s) => !s.endsWith('/.default'));
-      if (scopes.length === 0 || bad !== undefined) throw new AadstsFailure(1002012, { scope: bad ?? scope });
-      const resources = new Set(scopes.map((s) => s.slice(0, -'/.default'.length)));
-      if (resources.size > 1) throw new AadstsFailure(700022, { scope });
-      resource = [...resources][0] ?? '';
-    } else {
-      const r = form['resource'];
-      if (!r) throw new AadstsFailure(900144, { param: 'resource' });
-      resource = r;
-    }
-    if (!knownResources.has(resource)) throw new AadstsFailure(500011, { resource, tenant: homeTenant });
+  /**
+   * A client secret (docs/design.md §9.1): compared with every secret registered on the app. A
+   * match that has expired on the stand-in clock is AADSTS7000222, no match AADSTS7000215. Entra
+   * takes `client_secret` in the body and, as documented, also `client_secret_basic`
+   * (learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow: "The Basic auth
+   * pattern of instead providing credentials in the Authorization header, per RFC 6749 is also
+   * supported"), so both are accepted here.
+   */
+  function verifySecret(rec: AppRecord, clientId: string, secret: string, now: Date): void {
+    const matching = rec.secrets.filter((s) => secretEquals(s.value, secret));
+    if (matching.length === 0) throw new AadstsFailure(7000215, { clientId });
+    if (!matching.some((s) => s.expiresAt === undefined || now <= s.expiresAt)) throw new AadstsFailure(7000222, { clientId });
+  }
 
-    // 13. Success.
-    const iat = Math.floor(nowSec);
-    const expAt = iat + tokenLifetime;
-    const accessToken = jwt.sign(
-      {
-        aud: resource,
-        iss: `https://sts.windows.net/${homeTenant}/`,
-        iat,
-        nbf: iat,
-        exp: expAt,
-        appid: rec.app.clientId,
-        appidacr: '2', // 2 = authenticated with a certificate
-        idp: `https://sts.windows.net/${homeTenant}/`,
-        idtyp: 'app',
-        oid: stableUuid(`oid:${homeTenant}:${rec.app.clientId}`),
-        sub: stableUuid(`oid:${homeTenant}:${rec.app.clientId}`),
-        roles: [],
-        tid: homeTenant,
-        uti: b64url(Buffer.from(randomUUID().replace(/-/g, ''), 'hex')),
-        // The token format follows the *resource's* accepted version, not the endpoint called
-        // (learn.microsoft.com/entra/identity-platform/access-tokens); Power BI and other Microsoft
-        // first-party APIs get v1.0 tokens with the sts.windows.net issuer from either endpoint.
-        ver: '1.0',
-      },
-      privateKeyPem,
-      // no `noTimestamp`: jsonwebtoken would delete the iat set above.
-      { algorithm: 'RS256', header: { alg: 'RS256', typ: 'JWT', kid: signingKid, x5t: signingKid } },
-    );
-    if (version === 'v2') {
-      // v2: integers (docs/design.md §10.7); refresh_in only when configured.
-      return {
-        token_type: 'Bearer',
-        expires_in: tokenLifetime,
-        ext_expires_in: tokenLifetime,
-        ...(refreshIn !== undefined ? { refresh_in: refreshIn } : {}),
-        access_token: accessToken,
-      };
+  /**
+   * Client credentials with a secret or a federated token need the tenant in the URL: no realm can
+   * be inferred on /common or /organizations.
+   */
+  function refuseMultiTenantSegment(tenant: string): void {
+    const t = tenant.toLowerCase();
+    if (t === 'common') throw new AadstsFailure(9001023);
+    if (t === 'organizations') {
+      throw new AadstsFailure(9002313, { detail: 'Client credentials need a tenant-specific endpoint.' });
     }
-    // v1: numbers as strings (docs/design.md §10.7).
-    return {
-      token_type: 'Bearer',
-      expires_in: String(tokenLifetime),
-      ext_expires_in: String(tokenLifetime),
-      expires_on: String(expAt),
-      not_before: String(iat),
-      resource,
-      access_token: accessToken,
+  }
+
+  /**
+   * A token from another issuer, exchanged through a federated identity credential (workload
+   * identity federation, docs/design.md §9.1). The first failure wins, in this order:
+   *
+   *  F1. The app has federated credentials (70021) and one has exactly this issuer (700211):
+   *      case-sensitive, no trimming (learn.microsoft.com/entra/workload-id/workload-identity-federation-considerations;
+   *      the 2025 breaking change "federated identity credentials now use case-sensitive matching").
+   *  F2. alg: `none`/HMAC are not signed tokens (50027); anything but RS256 is refused (5002738),
+   *      because Entra supports RS256 issuers only ("Exchanging tokens signed with other algorithms
+   *      may work, but haven't been tested", same page): the stand-in errs on refusing. No x5t and
+   *      no certificate of the app is involved.
+   *  F3. The signature, with the issuer's key named by the header `kid`. A kid the issuer does not
+   *      publish (or no kid) is 7000272; a signature that does not verify is 50027 "External ID
+   *      token from issuer failed signature verification" (error-codes page, InvalidJwtToken).
+   *  F4. A credential with that issuer has exactly this subject (700213), case-sensitive.
+   *  F5. `aud` holds exactly one value (a string or a one-element array, as Kubernetes sends it) and
+   *      it is that credential's audience (700212).
+   *  F6. exp present (50027); exp not past, nbf and iat not in the future, with the same 300 s skew
+   *      as certificate assertions (700024, as seen for expired projected tokens,
+   *      Azure/azure-sdk-for-rust#1739). Entra documents no maximum lifetime for these tokens, so
+   *      none is enforced (AKS tokens live 1 h, `kubectl create token` up to 48 h).
+   *
+   * Entra does not document this order; issuer first is forced (the keys, and the algorithms they
+   * allow, are the issuer's), and a foreign-`iss` assertion then gets 70021 whatever its alg, as
+   * in the public reports (docs/design.md §11.1). Real Entra fetches the issuer's
+   * OIDC discovery and JWKS; the stand-in is given the keys by `registerIssuer`.
+   */
+  function verifyFederatedToken(
+    rec: AppRecord,
+    parts: string[],
+    header: Record<string, unknown>,
+    claims: Record<string, unknown>,
+    now: Date,
+  ): void {
+    const issuer = String(claims['iss']);
+    const sub = claims['sub'];
+    const aud = claims['aud'];
+    const echo = {
+      issuer,
+      subject: typeof sub === 'string' ? sub : '',
+      audience: Array.isArray(aud) ? aud.map(String).join(',') : typeof aud === 'string' ? aud : '',
     };
+
+    // F1.
+    if (rec.federated.length === 0) throw new AadstsFailure(70021, echo);
+    const byIssuer = rec.federated.filter((f) => f.issuer === issuer);
+    if (byIssuer.length === 0) throw new AadstsFailure(700211, echo);
+
+    // F2.
+    const alg = header['alg'];
+    if (typeof alg !== 'string' || alg.toLowerCase() === 'none' || /^HS/i.test(alg) || (parts[2] ?? '') === '') {
+      throw new AadstsFailure(50027);
+    }
+    if (!FEDERATED_ALGS.has(alg)) throw new AadstsFailure(5002738, { alg });
+
+    // F3.
+    const kid = header['kid'];
+    const key = typeof kid === 'string' ? issuers.get(issuer)?.get(kid) : undefined;
+    if (!key) throw new AadstsFailure(7000272, { issuer, kid: typeof kid === 'string' ? kid : '' });
+    const signed =
+      key.asymmetricKeyType === 'rsa' &&
+      cryptoVerify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii'), { key, padding: cryptoConstants.RSA_PKCS1_PADDING }, Buffer.from(parts[2] ?? '', 'base64url'));
+    if (!signed) {
+      throw new AadstsFailure(50027, { detail: 'Invalid JWT token. External ID token from issuer failed signature verification.' });
+    }
+
+    // F4.
+    const bySubject = byIssuer.filter((f) => f.subject === sub);
+    if (bySubject.length === 0) throw new AadstsFailure(700213, echo);
+
+    // F5.
+    const auds = typeof aud === 'string' ? [aud] : Array.isArray(aud) && aud.every((a) => typeof a === 'string') ? aud : undefined;
+    const only = auds?.length === 1 ? auds[0] : undefined;
+    if (only === undefined || !bySubject.some((f) => f.audiences.includes(only))) throw new AadstsFailure(700212, echo);
+
+    // F6. NumericDates must be JSON numbers here (RFC 7519 §2): OIDC issuers send numbers.
+    const exp = claims['exp'];
+    const nbf = claims['nbf'];
+    const iat = claims['iat'];
+    const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+    if (!isTime(exp) || (nbf !== undefined && !isTime(nbf)) || (iat !== undefined && !isTime(iat))) throw new AadstsFailure(50027);
+    const nowSec = now.getTime() / 1000;
+    const early = (t: number | undefined): boolean => t !== undefined && t - SKEW_SECONDS > nowSec;
+    if (nowSec > exp + SKEW_SECONDS || early(nbf) || early(iat)) {
+      throw new AadstsFailure(700024, { now, validFrom: new Date((nbf ?? iat ?? 0) * 1000), expiry: new Date(exp * 1000) });
+    }
   }
 
   function expectedOrigin(hostHeader: string): string {
@@ -778,6 +1104,31 @@ export async function startEntraStandIn(options: { apps?: StandInApp[]; host?: s
     addApp,
     removeApp(clientId: string): void {
       apps.delete(clientId.toLowerCase());
+    },
+    addSecret(clientId: string, secret: string | StandInSecret): void {
+      appRecord(clientId).secrets.push(normaliseSecret(secret));
+    },
+    removeSecret(clientId: string, value: string): void {
+      const rec = appRecord(clientId);
+      rec.secrets = rec.secrets.filter((s) => s.value !== value);
+    },
+    setSecrets(clientId: string, secrets: (string | StandInSecret)[]): void {
+      appRecord(clientId).secrets = secrets.map(normaliseSecret);
+    },
+    setFederatedCredentials(clientId: string, credentials: StandInFederatedCredential[]): void {
+      appRecord(clientId).federated = normaliseFederatedCredentials(credentials);
+    },
+    addFederatedCredential(clientId: string, credential: StandInFederatedCredential): void {
+      const rec = appRecord(clientId);
+      rec.federated = normaliseFederatedCredentials([...rec.federated, credential]);
+    },
+    removeFederatedCredential(clientId: string, issuer: string, subject: string): void {
+      const rec = appRecord(clientId);
+      rec.federated = rec.federated.filter((f) => !(f.issuer === issuer && f.subject === subject));
+    },
+    registerIssuer,
+    removeIssuer(issuer: string): void {
+      issuers.delete(issuer);
     },
     inject(fault: StandInFault): void {
       const times = fault.times ?? 1;
@@ -926,6 +1277,92 @@ function parseDerB64(b64: string): RegisteredCert | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * How the stand-in tells a federated token from a certificate assertion: a certificate assertion
+ * has iss = sub = client_id (docs/design.md §10.2), a federated token has the external issuer in
+ * `iss` and the workload in `sub`. An assertion whose `iss` is neither its `sub` nor the client id
+ * is treated as federated, which is what Entra appears to do: such assertions come back with
+ * AADSTS70021 "No matching federated identity record" (docs/design.md §11.1). Assertions with
+ * iss = client_id ≠ sub or iss = sub ≠ client_id keep the certificate answers (50048, 700021).
+ */
+function isFederatedToken(claims: Record<string, unknown>, clientId: string): boolean {
+  const iss = claims['iss'];
+  return typeof iss === 'string' && iss !== claims['sub'] && iss.toLowerCase() !== clientId.toLowerCase();
+}
+
+/**
+ * `Authorization: Basic base64(urlencode(client_id) ":" urlencode(client_secret))` (RFC 6749
+ * §2.3.1): both halves are form-urlencoded (appendix B), so `+` is a space and `%XX` a byte.
+ * undefined when there is no Basic header; 'malformed' when it cannot be read.
+ */
+function parseBasicAuthorization(value: string | undefined): { clientId: string; secret: string } | 'malformed' | undefined {
+  if (value === undefined) return undefined;
+  const m = /^Basic[ ]+([A-Za-z0-9+/]+={0,2})[ ]*$/i.exec(value);
+  if (!m) return /^Basic\b/i.test(value) ? 'malformed' : undefined;
+  const decoded = Buffer.from(m[1] ?? '', 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return 'malformed';
+  const formDecode = (part: string): string | undefined => {
+    try {
+      return decodeURIComponent(part.replace(/\+/g, ' '));
+    } catch {
+      return undefined;
+    }
+  };
+  const clientId = formDecode(decoded.slice(0, colon));
+  const secret = formDecode(decoded.slice(colon + 1));
+  if (!clientId || secret === undefined) return 'malformed';
+  return { clientId, secret };
+}
+
+function basicClientId(value: string | undefined): string | undefined {
+  const b = parseBasicAuthorization(value);
+  return typeof b === 'object' ? b.clientId : undefined;
+}
+
+/** Constant-time comparison of a presented secret with a registered one. */
+function secretEquals(registered: string, presented: string): boolean {
+  const a = createHash('sha256').update(registered, 'utf8').digest();
+  const b = createHash('sha256').update(presented, 'utf8').digest();
+  return timingSafeEqual(a, b);
+}
+
+function normaliseSecret(s: string | StandInSecret): StandInSecret {
+  return typeof s === 'string' ? { value: s } : { ...s };
+}
+
+/** Refuses what Graph refuses when a federated credential is created (considerations page, "Errors"). */
+function normaliseFederatedCredentials(list: StandInFederatedCredential[]): Required<StandInFederatedCredential>[] {
+  if (list.length > MAX_FEDERATED_CREDENTIALS) {
+    throw new Error(`entra stand-in: at most ${MAX_FEDERATED_CREDENTIALS} federated identity credentials per app`);
+  }
+  const seen = new Set<string>();
+  return list.map((f) => {
+    const audiences = f.audiences ?? [AZURE_AD_TOKEN_EXCHANGE];
+    if (audiences.length !== 1) throw new Error('entra stand-in: federated identity credentials must have exactly one audience');
+    if (!f.issuer || !f.subject) throw new Error('entra stand-in: a federated identity credential needs an issuer and a subject');
+    const k = JSON.stringify([f.issuer, f.subject]);
+    if (seen.has(k)) throw new Error('entra stand-in: issuer and subject combination already exists for this app');
+    seen.add(k);
+    return { issuer: f.issuer, subject: f.subject, audiences: [...audiences] };
+  });
+}
+
+/** A JWKS (keys with a `kid`; `use` other than `sig` skipped) or PEM public keys by kid. */
+function importIssuerKeys(issuer: string, keys: StandInIssuerKeys): Map<string, KeyObject> {
+  const out = new Map<string, KeyObject>();
+  if (Array.isArray((keys as { keys?: unknown }).keys)) {
+    for (const jwk of (keys as { keys: JsonWebKey[] }).keys) {
+      if (typeof jwk.kid !== 'string' || (jwk.use !== undefined && jwk.use !== 'sig')) continue;
+      out.set(jwk.kid, createPublicKey({ key: jwk, format: 'jwk' }));
+    }
+  } else {
+    for (const [kid, pem] of Object.entries(keys as Record<string, string>)) out.set(kid, createPublicKey(pem));
+  }
+  if (out.size === 0) throw new Error(`entra stand-in: no usable signing key for issuer ${issuer}`);
+  return out;
 }
 
 function decodeAssertionInto(record: CapturedRequest, assertion: string | undefined): void {

@@ -1,6 +1,6 @@
 // A clock that moves only when the test says so: rate-limit windows, token lifetimes and refresh
 // points then depend on what the test did, not on how fast a loaded machine ran it.
-import type { Clock } from '../../src/core/clock.ts';
+import type { Clock } from '../../src/kernel/clock.ts';
 
 export interface ManualClock extends Clock {
   advance(ms: number): void;

@@ -2,7 +2,7 @@
 import { Writable } from 'node:stream';
 import { buildBroker, type Broker } from '../../src/broker.ts';
 import { validateConfig } from '../../src/config/load.ts';
-import type { Clock } from '../../src/core/clock.ts';
+import type { Clock } from '../../src/kernel/clock.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 
 export class LogCapture extends Writable {

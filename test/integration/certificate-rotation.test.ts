@@ -6,7 +6,7 @@ import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { createThrowawayCertificate, type ThrowawayCertificate } from '../../src/sandbox/throwaway-certificate.ts';
-import { computeThumbprints } from '../../src/credentials/thumbprints.ts';
+import { computeThumbprints } from '../../src/client-auth/certificate/thumbprints.ts';
 import { startEntraStandIn, type EntraStandIn } from '../fakes/entra-stand-in.ts';
 import { TEST_CLIENT as CLIENT, TEST_TENANT as TENANT, entraCredential } from '../helpers/entra-fixture.ts';
 import { sha256Hex, tempDir, type TempDir } from '../helpers/credential-files.ts';

@@ -1,12 +1,13 @@
 // `token-broker inspect` as an engineer runs it: the forum-thread assertion as a table and as JSON,
 // a good assertion read from stdin with its certificate, and usage errors. Exit 0 ok / 1 will fail / 2 usage.
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from '../helpers/run-cli.ts';
 import { createPrivateKey, randomUUID, sign, constants } from 'node:crypto';
 import { join } from 'node:path';
-import { computeThumbprints } from '../../src/credentials/thumbprints.ts';
+import { computeThumbprints } from '../../src/client-auth/certificate/thumbprints.ts';
 import { tempDir, writeCredentialFiles, type CredentialFiles, type TempDir } from '../helpers/credential-files.ts';
+import { createFederatedIssuer } from '../fakes/federated-issuer.ts';
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const CLIENT = '3f1e2d4c-5b6a-4789-9abc-def012345678';
@@ -78,5 +79,41 @@ test('usage errors: exit 2 with the usage text', async () => {
   results.forEach(({ code, stderr }, i) => {
     assert.equal(code, 2, `${cases[i]!.join(' ')}: ${stderr}`);
     assert.match(stderr, /usage: token-broker inspect/);
+  });
+});
+
+describe('federated tokens', () => {
+  const issuer = createFederatedIssuer({ issuer: 'https://oidc.prod-aks.example/72f988bf/cluster/' });
+  const SUB = 'system:serviceaccount:bi:token-broker';
+
+  test('a Kubernetes token is recognised by its aud and issuer and checked against Entra\'s federated-credential rules; exit 0', async () => {
+    const token = issuer.mint({ sub: SUB });
+    const { code, stdout, stderr } = await run([token]);
+    assert.equal(code, 0, stdout + stderr);
+    assert.match(stdout, /^token-broker inspect: checked as a federated token against Entra ID/);
+    assert.match(stdout, /signature\s+not checked here \(signed by its issuer/);
+    assert.match(stdout, /^info\s+federated\.register\s+iss\s+AADSTS70021\s+/m);
+    // Details wrap under the ID column; compare them unwrapped.
+    const unwrapped = stdout.replace(/\n {10,}/g, ' ');
+    assert.ok(unwrapped.includes(`expected: issuer ${issuer.issuer} · subject ${SUB} · audience api://AzureADTokenExchange`), stdout);
+    assert.match(stdout, /^verdict: ok \(0 errors, 0 warnings/m);
+    assert.ok(!stdout.includes(token.split('.')[2]!.slice(0, 20)), 'the signature is not printed');
+  });
+
+  test('--federated: the default service-account token (aud the API server) gets AADSTS700212; exit 1', async () => {
+    const { code, stdout } = await run([issuer.mint({ sub: SUB, aud: ['https://kubernetes.default.svc'] }), '--federated', '--json']);
+    assert.equal(code, 1);
+    const body = JSON.parse(stdout);
+    const aud = body.findings.find((f: any) => f.id === 'federated.aud_not_token_exchange');
+    assert.deepEqual([aud.severity, aud.idp_error, aud.expected], ['error', 'AADSTS700212', 'api://AzureADTokenExchange']);
+    assert.deepEqual(body.signature, { checked: false, valid: null });
+  });
+
+  test('--cert with a federated token is a usage error: the issuer signed it', async () => {
+    const results = await Promise.all([run([issuer.mint({ sub: SUB }), '--cert', cert.certFile]), run(['a.b.c', '--federated', '--cert', cert.certFile])]);
+    for (const { code, stderr } of results) {
+      assert.equal(code, 2, stderr);
+      assert.match(stderr, /a federated token is signed by its issuer|signed by its issuer: --cert checks client assertions only/);
+    }
   });
 });

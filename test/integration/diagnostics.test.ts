@@ -170,7 +170,7 @@ describe('POST /v1/diagnostics/assertion', () => {
     // m2m-auth0-long is the one configuration the lint rightly refuses (see the credential view test).
     for (const runtime of tb.broker.tokenService.listCredentials().filter((r) => r.config.id !== 'm2m-auth0-long')) {
       const { audience } = await runtime.provider.describeEndpoint();
-      const assertion = runtime.signer.sign(audience, runtime.config.clientId);
+      const assertion = (await runtime.auth.authenticate({ clientId: runtime.config.clientId, tokenEndpoint: audience, audience })).form.client_assertion!;
       pasted.push(assertion);
       const res = await diag('POST', '/v1/diagnostics/assertion', { assertion, credential: runtime.config.id });
       assert.equal(res.status, 200, res.text);
@@ -179,13 +179,13 @@ describe('POST /v1/diagnostics/assertion', () => {
       assert.equal(res.body.verdict, 'ok', runtime.config.id);
       assert.equal(res.body.signature.checked, true, runtime.config.id);
       assert.equal(res.body.signature.valid, true, runtime.config.id);
-      assert.equal(res.body.signature.certificate.sha1, runtime.certificates.current().thumbprints.sha1Hex);
+      assert.equal(res.body.signature.certificate.sha1, runtime.auth.signingCertificate!().thumbprints.sha1Hex);
     }
   });
 
   test('an assertion signed by another key than the credential\'s certificate: signature invalid', async () => {
     const runtime = tb.broker.tokenService.credential('powerbi');
-    const good = runtime.signer.sign(`${entra.url}/${TENANT}/oauth2/v2.0/token`, CLIENT);
+    const good = (await runtime.auth.authenticate({ clientId: CLIENT, tokenEndpoint: `${entra.url}/${TENANT}/oauth2/v2.0/token`, audience: `${entra.url}/${TENANT}/oauth2/v2.0/token` })).form.client_assertion!;
     const [h, p] = good.split('.');
     const forged = `${h}.${p}.${sign('sha256', Buffer.from(`${h}.${p}`), createPrivateKey(files.stranger!.cert.keyPem)).toString('base64url')}`;
     pasted.push(forged);
@@ -223,7 +223,7 @@ describe('GET /v1/diagnostics/credentials/:id', () => {
     const res = await diag('GET', '/v1/diagnostics/credentials/powerbi');
     assert.equal(res.status, 200, res.text);
     const b = res.body;
-    const cert = tb.broker.tokenService.credential('powerbi').certificates.current();
+    const cert = tb.broker.tokenService.credential('powerbi').auth.signingCertificate!();
     const tokenUrl = `${entra.url}/${TENANT}/oauth2/v2.0/token`;
     assert.equal(b.credential, 'powerbi');
     assert.equal(b.provider, 'entra');

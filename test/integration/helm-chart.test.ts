@@ -4,8 +4,10 @@
 //   2. objects: every rendered object is checked against the Kubernetes API models generated from
 //      the Kubernetes OpenAPI spec (Debian's python3-kubernetes, test/helpers/k8s-models-check.py),
 //      then for hardening and for wiring (selectors, ports, mounts ↔ config file paths);
-//   3. config: the rendered ConfigMap is accepted by the broker's own validateConfig, with
-//      throw-away certificates written where the Secrets would be mounted.
+//   3. config: the rendered ConfigMap is accepted by the broker's own validateConfig: its schema
+//      and cross-field rules alone (schemaOnly, as `config check --schema-only` does), then with
+//      throw-away certificates, client secrets and federated tokens written where the Secrets and
+//      tokens would be mounted.
 // helm and python3-kubernetes come from scripts/install-chart-tools.sh. In CI (CI=true) a missing
 // tool is a failure. Locally the chart tests are skipped with a loud message instead, because the
 // tools need a ~36 MB npm download and a root apt-get that `npm ci` does not do.
@@ -21,8 +23,11 @@ import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { parse, parseAllDocuments } from 'yaml';
 import { validateConfig } from '../../src/config/load.ts';
-import { assertionSchema, callerSchema, certificateSchema, configSchema, entraCredentialSchema, oidcCredentialSchema } from '../../src/config/schema.ts';
-import { ConfigError } from '../../src/core/errors.ts';
+import { callerSchema, configSchema, entraCredentialSchema, oidcCredentialSchema } from '../../src/config/schema.ts';
+import { assertionSchema, certificateSchema } from '../../src/client-auth/certificate/certificate-schema.ts';
+import { clientSecretSchema } from '../../src/client-auth/client-secret-schema.ts';
+import { federatedTokenSchema } from '../../src/client-auth/federated-token-schema.ts';
+import { ConfigError } from '../../src/kernel/errors.ts';
 import { createThrowawayCertificate, type ThrowawayCertificate } from '../../src/sandbox/throwaway-certificate.ts';
 
 const execFileAsync = promisify(execFile);
@@ -34,6 +39,9 @@ const CI_VALUES = readdirSync(join(CHART, 'ci'))
 const PYTHON = '/usr/bin/python3';
 const MODELS_CHECK = join(ROOT, 'test', 'helpers', 'k8s-models-check.py');
 const MOUNT_ROOT = '/etc/token-broker/';
+/** Where the AKS workload identity webhook mounts the federated token (outside the chart's mounts). */
+const AZURE_IDENTITY_TOKEN_FILE = '/var/run/secrets/azure/tokens/azure-identity-token';
+const ENTRA_TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
 
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [key: string]: any };
 
@@ -80,6 +88,8 @@ function render(valuesFiles: string[]): K8sObject[] {
     .filter((o): o is K8sObject => o !== null);
 }
 
+const ciValues = (name: string): any => parse(readFileSync(join(CHART, 'ci', name), 'utf8'));
+
 const one = (objects: K8sObject[], kind: string): K8sObject => {
   const found = objects.filter((o) => o.kind === kind);
   assert.equal(found.length, 1, `exactly one ${kind}`);
@@ -88,8 +98,16 @@ const one = (objects: K8sObject[], kind: string): K8sObject => {
 
 const isSubset = (sub: Record<string, string>, full: Record<string, string> | undefined) => Object.entries(sub).every(([k, v]) => full?.[k] === v);
 
-/** Writes throw-away material where the chart mounts Secrets, and points the config at it. */
-async function materialize(config: any, root: string): Promise<any> {
+/** A JWT-shaped token as a kubelet would project it (unsigned: the broker only forwards it). */
+function federatedTokenJwt(now: Date): string {
+  const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const iat = Math.floor(now.getTime() / 1000);
+  const claims = { iss: 'https://oidc.example/issuer/', sub: 'system:serviceaccount:bi:token-broker', aud: [ENTRA_TOKEN_EXCHANGE_AUDIENCE], iat, nbf: iat, exp: iat + 3600 };
+  return `${b64({ alg: 'RS256', kid: 'k1' })}.${b64(claims)}.${randomBytes(256).toString('base64url')}`;
+}
+
+/** Writes throw-away material where the chart mounts Secrets and tokens, and points the config at it. */
+async function materialize(config: any, root: string, now: Date): Promise<any> {
   const mapped = structuredClone(config);
   const local = (path: string) => {
     assert.ok(path.startsWith(MOUNT_ROOT), `${path} is under ${MOUNT_ROOT}`);
@@ -99,6 +117,21 @@ async function materialize(config: any, root: string): Promise<any> {
   };
   const passphrase = 'placeholder-passphrase';
   for (const credential of mapped.credentials) {
+    if (credential.clientSecret) {
+      const s = credential.clientSecret;
+      // As `echo "$secret" > file` writes it: one trailing newline, which is not part of the secret.
+      writeFileSync((s.file = local(s.file)), `${randomBytes(24).toString('base64url')}\n`);
+      if (s.previousFile) writeFileSync((s.previousFile = local(s.previousFile)), `${randomBytes(24).toString('base64url')}\n`);
+      continue;
+    }
+    if (credential.federatedToken) {
+      const f = credential.federatedToken;
+      // The AKS webhook's path lies outside the chart's mount root.
+      const file = f.file === AZURE_IDENTITY_TOKEN_FILE ? join(root, 'projected', f.file) : local(f.file);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync((f.file = file), federatedTokenJwt(now));
+      continue;
+    }
     const c = credential.certificate;
     const cert = await createThrowawayCertificate({ commonName: credential.id });
     if (c.passphraseFile) writeFileSync((c.passphraseFile = local(c.passphraseFile)), `${passphrase}\n`);
@@ -156,6 +189,8 @@ describe('values.schema.json mirrors the broker config schema', () => {
     ['oidc credential', Object.keys(oidcCredentialSchema.shape), props(defs.oidcCredential)],
     ['assertion', Object.keys(assertionSchema.shape), props(defs.assertion)],
     ['certificate (file form)', Object.keys(certificateSchema.shape), props(defs.certificateFiles)],
+    ['client secret (file form)', Object.keys(clientSecretSchema.shape), props(defs.clientSecretFiles)],
+    ['federated token (file form)', Object.keys(federatedTokenSchema.shape), props(defs.federatedTokenFile)],
     ['caller', Object.keys(callerSchema.shape), props(defs.caller)],
     ['config', Object.keys(configSchema.shape), props(schema.properties.config)],
   ];
@@ -181,7 +216,13 @@ describe('helm chart', { skip }, () => {
   });
 
   test('there are ci values files for the main variants', () => {
-    assert.deepEqual(CI_VALUES, ['entra-keycloak-pfx-values.yaml', 'minimal-values.yaml', 'redis-hpa-values.yaml']);
+    assert.deepEqual(CI_VALUES, [
+      'auth0-client-secret-values.yaml',
+      'entra-keycloak-pfx-values.yaml',
+      'minimal-values.yaml',
+      'redis-hpa-values.yaml',
+      'workload-identity-values.yaml',
+    ]);
   });
 
   test('values.yaml and every ci/*-values.yaml pass helm lint --strict (values.schema.json included)', () => {
@@ -194,6 +235,8 @@ describe('helm chart', { skip }, () => {
 
   test('the schema refuses unsafe, misspelt or secret-bearing values', () => {
     const minimal = join(CHART, 'ci', 'minimal-values.yaml');
+    const entra = 'id: x, provider: entra, tenantId: 00000000-0000-0000-0000-000000000000, clientId: 11111111-1111-1111-1111-111111111111, scopes: [s]';
+    const oidc = 'id: x, provider: oidc, issuer: "https://idp.example/", clientId: c';
     const bad: Array<[string, RegExp]> = [
       ['securityContext: { readOnlyRootFilesystem: false }', /readOnlyRootFilesystem/],
       ['securityContext: { allowPrivilegeEscalation: true }', /allowPrivilegeEscalation/],
@@ -208,6 +251,18 @@ describe('helm chart', { skip }, () => {
       ['config: { credentials: [{ id: x, provider: oidc, clientId: c, certificate: { existingSecret: x } }] }', /credentials/],
       ['config: { credentials: [{ id: x, provider: oidc, issuer: "https://i", clientId: c, certificate: { existingSecret: x, pfxKey: p, certKey: c } }] }', /credentials/],
       ['config: { callers: [{ id: nobody, allow: [] }] }', /callers/],
+      // How a credential authenticates: exactly one of certificate, clientSecret, federatedToken.
+      [`config: { credentials: [{ ${entra}, certificate: { existingSecret: a }, clientSecret: { existingSecret: b } }] }`, /subschemas 0, 1 matched/],
+      [`config: { credentials: [{ ${entra} }] }`, /missing property 'federatedToken'/],
+      [`config: { credentials: [{ ${entra}, clientSecret: { existingSecret: a, value: hunter2 } }] }`, /additional properties 'value' not allowed/],
+      [`config: { credentials: [{ ${entra}, clientSecret: { existingSecret: a, method: client_secret_basic } }] }`, /method': value must be 'client_secret_post'/],
+      [`config: { credentials: [{ ${oidc}, clientSecret: { existingSecret: a, method: client_secret_jwt } }] }`, /value must be one of 'client_secret_basic', 'client_secret_post'/],
+      [`config: { credentials: [{ ${oidc}, clientSecret: { existingSecret: a, file: /s } }] }`, /additional properties 'file' not allowed/],
+      [`config: { credentials: [{ ${entra}, federatedToken: { projected: { expirationSeconds: 300 } } }] }`, /minimum: got 300, want 600/],
+      [`config: { credentials: [{ ${entra}, federatedToken: { azureWorkloadIdentity: true, file: /t } }] }`, /additional properties 'file' not allowed/],
+      [`config: { credentials: [{ ${entra}, federatedToken: { azureWorkloadIdentity: false } }] }`, /azureWorkloadIdentity': value must be true/],
+      [`config: { credentials: [{ ${oidc}, federatedToken: { azureWorkloadIdentity: true } }] }`, /additional properties 'azureWorkloadIdentity' not allowed/],
+      [`config: { credentials: [{ ${oidc}, federatedToken: { projected: { expirationSeconds: 3600 } } }] }`, /missing property 'audience'/],
     ];
     for (const [override, where] of bad) {
       const r = helm(['template', 'tb', CHART, '-f', minimal, '-f', writeTemp('bad-values.yaml', override)]);
@@ -215,6 +270,31 @@ describe('helm chart', { skip }, () => {
       assert.match(r.stderr, /don't meet the specifications of the schema/, override);
       assert.match(r.stderr, where, override);
     }
+  });
+
+  test('a client secret\'s previousKey must differ from its key', () => {
+    const values = 'config: { credentials: [{ id: x, provider: oidc, issuer: "https://i", clientId: c, clientSecret: { existingSecret: s, key: k, previousKey: k } }] }';
+    const r = helm(['template', 'tb', CHART, '-f', join(CHART, 'ci', 'minimal-values.yaml'), '-f', writeTemp('same-key.yaml', values)]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /config\.credentials\[0\]\.clientSecret\.previousKey: must differ from key \(k\)/);
+  });
+
+  test('federated tokens: projected defaults to the Entra audience, an operator\'s client-id annotation wins', () => {
+    const entra = (id: string, clientId: string, federatedToken: string) =>
+      `{ id: ${id}, provider: entra, tenantId: 00000000-0000-0000-0000-000000000000, clientId: ${clientId}, scopes: [s], federatedToken: ${federatedToken} }`;
+    const values = [
+      'config:',
+      `  credentials: [${entra('a', '44444444-4444-4444-4444-444444444444', '{ projected: {} }')}, ${entra('b', '55555555-5555-5555-5555-555555555555', '{ azureWorkloadIdentity: true }')}]`,
+      'serviceAccount: { annotations: { azure.workload.identity/client-id: 66666666-6666-6666-6666-666666666666, team: bi } }',
+    ].join('\n');
+    const objects = render([join(CHART, 'ci', 'minimal-values.yaml'), writeTemp('federated-defaults.yaml', values)]);
+    const pod = one(objects, 'Deployment').spec.template.spec;
+    const config = parse(one(objects, 'ConfigMap').data['config.yaml']);
+    assert.deepEqual(config.credentials.map((c: any) => c.federatedToken), [{ file: '/etc/token-broker/credentials/a/token' }, { file: AZURE_IDENTITY_TOKEN_FILE }]);
+    const mount = pod.containers[0].volumeMounts.find((m: any) => m.mountPath === '/etc/token-broker/credentials/a');
+    const projected = pod.volumes.find((v: any) => v.name === mount.name);
+    assert.deepEqual(projected.projected.sources, [{ serviceAccountToken: { path: 'token', audience: ENTRA_TOKEN_EXCHANGE_AUDIENCE, expirationSeconds: 3600 } }]);
+    assert.deepEqual(one(objects, 'ServiceAccount').metadata.annotations, { 'azure.workload.identity/client-id': '66666666-6666-6666-6666-666666666666', team: 'bi' });
   });
 
   test('the default values alone refuse to render: a credential is required', () => {
@@ -324,12 +404,15 @@ describe('helm chart', { skip }, () => {
         const http = c.ports.find((p: any) => p.name === 'http');
         assert.equal(http.containerPort, config.server.port, 'container port = config.server.port');
 
-        // Every file the broker config names is a key of a Secret mounted read-only at that folder.
+        // Every file the broker config names is a key of a Secret mounted read-only at that folder
+        // (federated tokens: below).
+        const secretFiles = (cr: any): string[] =>
+          cr.certificate ? Object.values(cr.certificate) : cr.clientSecret ? [cr.clientSecret.file, cr.clientSecret.previousFile].filter(Boolean) : [];
         const files = [
-          ...config.credentials.flatMap((cr: any) => Object.values(cr.certificate)),
+          ...config.credentials.flatMap(secretFiles),
           ...['encryptionKeyFile', 'tlsCaFile'].map((k) => config.cache?.[k]).filter(Boolean),
         ] as string[];
-        assert.ok(files.length >= config.credentials.length);
+        assert.ok(files.length >= config.credentials.filter((cr: any) => !cr.federatedToken).length);
         for (const file of files) {
           const mount = c.volumeMounts.find((m: any) => m.mountPath === dirname(file));
           assert.ok(mount, `${file} is inside a volume mount`);
@@ -337,6 +420,35 @@ describe('helm chart', { skip }, () => {
           assert.ok(volume.secret, `${file} comes from a Secret`);
           assert.ok(volume.secret.items.some((i: any) => i.path === basename(file)), `the Secret volume projects ${basename(file)}`);
           assert.ok(volume.secret.defaultMode <= 0o440, `${file} is not world-readable`);
+        }
+        // A federated token is the projected service-account token the chart mounts there, with
+        // the audience the IdP expects, or (AKS workload identity) the one the AKS webhook mounts
+        // into pods with its label, for the client id on the service account.
+        const sa = one(objects(), 'ServiceAccount');
+        for (const cr of config.credentials.filter((x: any) => x.federatedToken)) {
+          const tokenFile: string = cr.federatedToken.file;
+          if (tokenFile === AZURE_IDENTITY_TOKEN_FILE) {
+            assert.equal(podLabels['azure.workload.identity/use'], 'true', `${cr.id}: the pod asks the AKS webhook for the token`);
+            assert.equal(deployment.spec.selector.matchLabels['azure.workload.identity/use'], undefined, 'not part of the selector');
+            assert.match(sa.metadata.annotations?.['azure.workload.identity/client-id'] ?? '', /^[0-9a-f-]{36}$/, 'the service account names a client id');
+            assert.ok(!c.volumeMounts.some((m: any) => tokenFile.startsWith(`${m.mountPath}/`)), 'the chart mounts nothing over the webhook\'s token');
+            continue;
+          }
+          const mount = c.volumeMounts.find((m: any) => m.mountPath === dirname(tokenFile));
+          assert.ok(mount, `${tokenFile} is inside a volume mount`);
+          assert.equal(mount.readOnly, true);
+          const volume = pod.volumes.find((v: any) => v.name === mount.name);
+          const source = volume.projected?.sources?.find((x: any) => x.serviceAccountToken)?.serviceAccountToken;
+          assert.ok(source, `${tokenFile} is a projected service-account token`);
+          assert.equal(source.path, basename(tokenFile));
+          const wanted = ciValues(file).config.credentials.find((x: any) => x.id === cr.id).federatedToken.projected;
+          assert.equal(source.audience, wanted.audience ?? ENTRA_TOKEN_EXCHANGE_AUDIENCE, `${cr.id}: the token's audience`);
+          assert.equal(source.expirationSeconds, wanted.expirationSeconds ?? 3600);
+          assert.ok(source.expirationSeconds >= 600, 'Kubernetes refuses projected tokens shorter than 10 minutes');
+          assert.ok(volume.projected.defaultMode <= 0o440, `${tokenFile} is not world-readable`);
+        }
+        if (!config.credentials.some((x: any) => x.federatedToken?.file === AZURE_IDENTITY_TOKEN_FILE)) {
+          assert.equal(podLabels['azure.workload.identity/use'], undefined, 'no AKS webhook label without a credential that needs it');
         }
         if (env.REDIS_URL) {
           assert.ok(env.REDIS_URL.valueFrom.secretKeyRef.name, 'REDIS_URL from a Secret');
@@ -348,14 +460,18 @@ describe('helm chart', { skip }, () => {
       test('the broker accepts the rendered config', async () => {
         const configMap = one(objects(), 'ConfigMap');
         const config = parse(configMap.data['config.yaml']);
+        const now = new Date();
         const root = mkdtempSync(join(tmpdir(), 'token-broker-chart-'));
         try {
           const env = one(objects(), 'Deployment').spec.template.spec.containers[0].env.some((e: any) => e.name === 'REDIS_URL')
             ? { REDIS_URL: 'rediss://default:placeholder@redis.bi.svc:6379/0' }
             : {};
-          const local = await materialize(config, root);
+          // What `config check --schema-only` checks: the field names and rules, no files.
+          const schemaOnly = validateConfig(config, root, env, `${file} ConfigMap`, now, { schemaOnly: true });
+          assert.equal(schemaOnly.config.credentials.length, config.credentials.length);
+          const local = await materialize(config, root, now);
           try {
-            const loaded = validateConfig(local, root, env, `${file} ConfigMap`);
+            const loaded = validateConfig(local, root, env, `${file} ConfigMap`, now);
             assert.equal(loaded.config.credentials.length, config.credentials.length);
             if (env.REDIS_URL) assert.equal(loaded.config.cache.redisUrl, env.REDIS_URL);
           } catch (err) {
@@ -376,6 +492,23 @@ describe('helm chart', { skip }, () => {
           assert.deepEqual(Object.keys(gateway.jwt).sort(), ['audience', 'issuer', 'jwksCaFile', 'jwksTokenFile', 'jwksUri', 'subject']);
           assert.equal(gateway.jwt.audience, 'token-broker', 'jwt callers default to callerTokens.audience');
           assert.match(config.callers.find((x: any) => x.id === 'azure-sdk-jobs').identityHeaderSha256, /^[0-9a-f]{64}$/);
+        }
+        const credential = (id: string) => config.credentials.find((x: any) => x.id === id);
+        if (file.startsWith('auth0-client-secret')) {
+          // A Secret reference becomes the broker's own clientSecret block (docs/design.md §9.1).
+          assert.deepEqual(credential('cdr-auth0').clientSecret, {
+            file: '/etc/token-broker/credentials/cdr-auth0/client-secret',
+            previousFile: '/etc/token-broker/credentials/cdr-auth0/client-secret.previous',
+            method: 'client_secret_post',
+          });
+          assert.deepEqual(credential('reports').clientSecret, { file: '/etc/token-broker/credentials/reports/client-secret' }, 'method left to the broker\'s default');
+          assert.deepEqual(credential('powerbi').clientSecret, { file: '/etc/token-broker/credentials/powerbi/client-secret' });
+          for (const c of config.credentials) assert.equal(c.certificate, undefined);
+        }
+        if (file.startsWith('workload-identity')) {
+          assert.deepEqual(credential('powerbi').federatedToken, { file: AZURE_IDENTITY_TOKEN_FILE });
+          assert.deepEqual(credential('graph').federatedToken, { file: '/etc/token-broker/credentials/graph/token' });
+          for (const c of config.credentials) assert.deepEqual([c.certificate, c.clientSecret], [undefined, undefined]);
         }
       });
     });

@@ -164,7 +164,7 @@ describe('IMDS sidecar mode', () => {
 
   test('the config refuses the sidecar mode on a non-loopback listener', async () => {
     const { validateConfig } = await import('../../src/config/load.ts');
-    const { ConfigError } = await import('../../src/core/errors.ts');
+    const { ConfigError } = await import('../../src/kernel/errors.ts');
     const files = await writeCredentialFiles(dir, 'imds');
     assert.throws(
       () =>

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { startSandboxIdp, type SandboxIdp } from '../../src/sandbox/sandbox-idp.ts';
 import { startEntraStandIn, type EntraStandIn } from '../fakes/entra-stand-in.ts';
+import { createFederatedIssuer } from '../fakes/federated-issuer.ts';
 import { sha256Hex, tempDir, writeCredentialFiles, type TempDir } from '../helpers/credential-files.ts';
 import { startTestBroker, type TestBroker } from '../helpers/test-broker.ts';
 import { ROUTES } from '../../src/http/route-table.ts';
@@ -11,6 +12,8 @@ import { ROUTES } from '../../src/http/route-table.ts';
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const CLIENT = '3f1e2d4c-5b6a-4789-9abc-def012345678';
 const KEY = 'openapi-key';
+const SECRET = 'openapi-client-secret-value';
+const SUB = 'system:serviceaccount:bi:token-broker';
 
 let dir: TempDir;
 let idp: SandboxIdp;
@@ -24,13 +27,19 @@ before(async () => {
   const good = await writeCredentialFiles(dir, 'good');
   const stranger = await writeCredentialFiles(dir, 'stranger');
   idp = await startSandboxIdp({ clients: [{ clientId: 'cdr', certificatePem: good.cert.certPem }, { clientId: 'refused', certificatePem: good.cert.certPem }] });
-  entra = await startEntraStandIn({ apps: [{ tenantId: TENANT, clientId: CLIENT, certificates: [good.cert.certPem] }] });
+  const issuer = createFederatedIssuer();
+  entra = await startEntraStandIn({ apps: [{ tenantId: TENANT, clientId: CLIENT, certificates: [good.cert.certPem], secrets: [SECRET], federatedCredentials: [{ issuer: issuer.issuer, subject: SUB }] }] });
+  entra.registerIssuer(issuer.issuer, issuer.jwks);
+  const entraWith = (id: string, auth: Record<string, unknown>) => ({ id, provider: 'entra', tenantId: TENANT, clientId: CLIENT, authorityHost: entra.url, scopes: ['https://analysis.windows.net/powerbi/api/.default'], ...auth });
   tb = await startTestBroker(
     {
       credentials: [
         { id: 'cdr', provider: 'oidc', issuer: idp.issuer, clientId: 'cdr', certificate: { certFile: good.certFile, keyFile: good.keyFile }, scopes: ['api.read'] },
         { id: 'refused', provider: 'oidc', issuer: idp.issuer, clientId: 'refused', certificate: { certFile: stranger.certFile, keyFile: stranger.keyFile } },
         { id: 'powerbi', provider: 'entra', tenantId: TENANT, clientId: CLIENT, authorityHost: entra.url, certificate: { certFile: good.certFile, keyFile: good.keyFile }, scopes: ['https://analysis.windows.net/powerbi/api/.default'] },
+        entraWith('powerbi-secret', { clientSecret: { file: dir.write('powerbi-secret', SECRET) } }),
+        entraWith('powerbi-wi', { federatedToken: { file: dir.write('powerbi-wi.jwt', issuer.mint({ sub: SUB })) } }),
+        entraWith('powerbi-wi-wrong', { federatedToken: { file: dir.write('powerbi-wi-wrong.jwt', issuer.mint({ sub: 'system:serviceaccount:bi:other' })) } }),
       ],
       callers: [
         { id: 'jobs', apiKeySha256: sha256Hex(KEY), identityHeaderSha256: sha256Hex('id-header'), allow: [{ credential: 'cdr' }, { credential: 'refused' }, { credential: 'powerbi' }], defaultCredential: 'powerbi', diagnostics: true },
@@ -139,4 +148,32 @@ test('real diagnostics responses validate', async () => {
     await call('post', '/v1/diagnostics/explain', { key: 'plain-key', body: { error: 'x' } }),
   ];
   assert.deepEqual(statuses, [200, 200, 200, 200, 200, 403]);
+});
+
+test('real responses validate for every kind of client authentication: credential views, probes, /readyz', async () => {
+  const view = (id: string) => call('get', `/v1/diagnostics/credentials/${id}`, { key: KEY, docPath: '/v1/diagnostics/credentials/{id}' });
+  const probe = (id: string) => call('post', `/v1/diagnostics/credentials/${id}/probe`, { key: KEY, docPath: '/v1/diagnostics/credentials/{id}/probe' });
+  const statuses = [
+    await view('powerbi-secret'),
+    await view('powerbi-wi'),
+    await probe('powerbi-secret'),
+    await probe('powerbi-wi'),
+    await probe('powerbi-wi-wrong'),
+    await call('get', '/readyz'),
+  ];
+  assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200]);
+  // The schema says what is nullable: a secret has neither certificate nor assertion.
+  const secret = await (await fetch(`${tb.url}/v1/diagnostics/credentials/powerbi-secret`, { headers: { authorization: `Bearer ${KEY}` } })).json();
+  assert.deepEqual([secret.certificate, secret.assertion, secret.client_authentication.kind], [null, null, 'clientSecret']);
+  const readiness = await (await fetch(`${tb.url}/readyz`)).json();
+  assert.deepEqual(readiness.checks.client_authentication.map((c: any) => c.kind).sort(), ['certificate', 'certificate', 'certificate', 'clientSecret', 'federatedToken', 'federatedToken']);
+});
+
+test('the schemas reject what must never be in a credential view: a null kind, a signed assertion', () => {
+  const check = ajv.compile({ $ref: 'openapi#/components/schemas/CredentialView' });
+  const base = { credential: 'x', provider: 'entra', client_id: 'c', token_endpoint: null, audience: null, certificate: null, assertion: null, findings: [], verdict: 'ok' };
+  assert.ok(check({ ...base, client_authentication: { kind: 'clientSecret' } }), ajv.errorsText(check.errors));
+  assert.ok(!check({ ...base, client_authentication: { kind: 'clientSecret', secret: 'x' } }), 'a secret field');
+  assert.ok(!check({ ...base, client_authentication: {} }), 'no kind');
+  assert.ok(!check({ ...base, client_authentication: { kind: 'federatedToken' }, assertion: { header: {}, claims: {}, signed: true, signed_by: 'external issuer' } }), 'signed');
 });

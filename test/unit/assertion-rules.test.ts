@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { X509Certificate, constants, createHash, createHmac, createPrivateKey, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { lintAssertion, type LintResult } from '../../src/diagnostics/assertion-linter.ts';
 import { ASSERTION_RULES, ruleById, ruleCounts } from '../../src/diagnostics/assertion-rules.ts';
-import type { CheckedCertificate, IdpKind } from '../../src/diagnostics/assertion-rule.ts';
+import type { CheckedCertificate, IdpProfileName } from '../../src/diagnostics/assertion-rule.ts';
 import type { TargetInput } from '../../src/diagnostics/assertion-target.ts';
-import { computeThumbprints } from '../../src/credentials/thumbprints.ts';
+import { computeThumbprints } from '../../src/client-auth/certificate/thumbprints.ts';
 import { createThrowawayCertificate } from '../../src/sandbox/throwaway-certificate.ts';
 
 const T = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -276,7 +276,7 @@ describe('the rule catalogue', () => {
   test('rules per IdP', (t) => {
     const counts = ruleCounts();
     t.diagnostic(`rules per IdP: ${JSON.stringify(counts)}`);
-    for (const idp of ['entra', 'keycloak', 'okta', 'auth0', 'generic'] as IdpKind[]) assert.ok(counts[idp] >= 30, `${idp}: ${counts[idp]}`);
+    for (const idp of ['entra', 'keycloak', 'okta', 'auth0', 'generic'] as IdpProfileName[]) assert.ok(counts[idp] >= 30, `${idp}: ${counts[idp]}`);
   });
 });
 

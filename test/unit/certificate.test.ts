@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import forge from 'node-forge';
-import { CertificateLoadError, loadCertificate } from '../../src/credentials/certificate.ts';
-import { computeThumbprints } from '../../src/credentials/thumbprints.ts';
+import { CertificateLoadError, loadCertificate } from '../../src/client-auth/certificate/certificate.ts';
+import { computeThumbprints } from '../../src/client-auth/certificate/thumbprints.ts';
 import { createThrowawayCertificate, type ThrowawayCertificate } from '../../src/sandbox/throwaway-certificate.ts';
 import { tempDir, type TempDir } from '../helpers/credential-files.ts';
 

@@ -3,9 +3,11 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { StaticCertificateSource } from '../../src/credentials/certificate-source.ts';
-import { loadCertificate, type LoadedCertificate } from '../../src/credentials/certificate.ts';
-import { ClientAssertionSigner, resolveAssertionProfile } from '../../src/credentials/client-assertion-signer.ts';
+import { StaticCertificateSource } from '../../src/client-auth/certificate/certificate-source.ts';
+import { loadCertificate, type LoadedCertificate } from '../../src/client-auth/certificate/certificate.ts';
+import { ClientAssertionSigner, resolveAssertionProfile } from '../../src/client-auth/certificate/client-assertion-signer.ts';
+import { entraIdp } from '../../src/idps/entra/entra-idp.ts';
+import { oidcIdp } from '../../src/idps/oidc/oidc-idp.ts';
 import { createThrowawayCertificate } from '../../src/sandbox/throwaway-certificate.ts';
 import { tempDir } from '../helpers/credential-files.ts';
 
@@ -19,8 +21,10 @@ function decode(token: string) {
   return { header: JSON.parse(Buffer.from(h!, 'base64url').toString()), claims: JSON.parse(Buffer.from(p!, 'base64url').toString()), signature: s! };
 }
 
+const defaultsOf = (provider: 'entra' | 'oidc') => (provider === 'entra' ? entraIdp : oidcIdp).assertionDefaults({ preset: 'generic' } as never);
+
 function signer(cert: LoadedCertificate, provider: 'entra' | 'oidc', assertion: Record<string, unknown> = {}, now = () => Date.now()) {
-  const profile = resolveAssertionProfile(provider, { lifetimeSeconds: 600, sendX5c: false, ...assertion }, cert.keyType);
+  const profile = resolveAssertionProfile({ lifetimeSeconds: 600, sendX5c: false, ...assertion }, cert.keyType, defaultsOf(provider));
   return new ClientAssertionSigner(new StaticCertificateSource(cert), profile, { now });
 }
 
@@ -88,7 +92,7 @@ describe('client assertion signer', () => {
   });
 
   test('algorithm and key type must agree', () => {
-    assert.throws(() => resolveAssertionProfile('oidc', { algorithm: 'ES256', lifetimeSeconds: 600, sendX5c: false }, 'rsa'), /ES256 needs an EC P-256 key/);
-    assert.throws(() => resolveAssertionProfile('oidc', { algorithm: 'RS256', lifetimeSeconds: 600, sendX5c: false }, 'ec'), /needs an RSA key/);
+    assert.throws(() => resolveAssertionProfile({ algorithm: 'ES256', lifetimeSeconds: 600, sendX5c: false }, 'rsa', defaultsOf('oidc')), /ES256 needs an EC P-256 key/);
+    assert.throws(() => resolveAssertionProfile({ algorithm: 'RS256', lifetimeSeconds: 600, sendX5c: false }, 'ec', defaultsOf('oidc')), /needs an RSA key/);
   });
 });

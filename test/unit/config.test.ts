@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { stringify } from 'yaml';
 import { loadConfigFile, validateConfig } from '../../src/config/load.ts';
-import { ConfigError } from '../../src/core/errors.ts';
+import { ConfigError } from '../../src/kernel/errors.ts';
 import { createThrowawayCertificate } from '../../src/sandbox/throwaway-certificate.ts';
 import { sha256Hex, tempDir, writeCredentialFiles, type TempDir } from '../helpers/credential-files.ts';
 
@@ -79,9 +79,14 @@ describe('config validation', () => {
     assert.equal(powerbi.provider, 'entra');
     assert.equal(powerbi.provider === 'entra' && powerbi.cloud, 'public');
     assert.equal(powerbi.provider === 'entra' && powerbi.endpointVersion, 'v2');
-    assert.equal(loaded.materials.get('powerbi')!.profile.algorithm, 'PS256');
-    assert.equal(loaded.materials.get('powerbi')!.profile.thumbprint, 'x5t#S256');
-    assert.equal(loaded.materials.get('cdr')!.profile.algorithm, 'RS256');
+    const material = (id: string) => {
+      const m = loaded.materials.get(id)!;
+      assert.equal(m.kind, 'certificate');
+      return m as Extract<typeof m, { kind: 'certificate' }>;
+    };
+    assert.equal(material('powerbi').profile.algorithm, 'PS256');
+    assert.equal(material('powerbi').profile.thumbprint, 'x5t#S256');
+    assert.equal(material('cdr').profile.algorithm, 'RS256');
     assert.deepEqual(loaded.config.callers[0]!.allow[0]!.scopes, ['*']);
   });
 
@@ -216,7 +221,8 @@ describe('config validation', () => {
   test('relative certificate paths resolve against the config file folder', () => {
     const file = dir.write('relative.yaml', stringify(baseConfig()));
     const loaded = loadConfigFile(file);
-    assert.equal(loaded.materials.get('powerbi')!.certificate.files[0], `${dir.path}/good.crt`);
+    const material = loaded.materials.get('powerbi')!;
+    assert.equal(material.kind === 'certificate' && material.certificate.files[0], `${dir.path}/good.crt`);
   });
 });
 

@@ -2,10 +2,11 @@
 // (docs/design.md §8.5 for the stand-in, §10 and §11 for what Entra does).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomUUID, sign as cryptoSign } from 'node:crypto';
+import { createHash, createPublicKey, randomUUID, sign as cryptoSign } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { createThrowawayCertificate, type ThrowawayCertificate } from '../../src/sandbox/throwaway-certificate.ts';
 import { startEntraStandIn, type EntraStandIn } from '../fakes/entra-stand-in.ts';
+import { createFederatedIssuer, type FederatedIssuer } from '../fakes/federated-issuer.ts';
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const OTHER_TENANT = '0a1b2c3d-0000-4000-8000-000000000000';
@@ -107,12 +108,15 @@ async function post(
   si: EntraStandIn,
   v: Version,
   fields: Record<string, string | undefined>,
-  o: { tenant?: string; query?: string; contentType?: string; body?: string } = {},
+  o: { tenant?: string; query?: string; contentType?: string; body?: string; authorization?: string } = {},
 ): Promise<Answer> {
   const clean = Object.fromEntries(Object.entries(fields).filter((e): e is [string, string] => e[1] !== undefined));
   const res = await fetch(`${si.url}${tokenPath(v, o.tenant)}${o.query ?? ''}`, {
     method: 'POST',
-    headers: { 'content-type': o.contentType ?? 'application/x-www-form-urlencoded;charset=utf-8' },
+    headers: {
+      'content-type': o.contentType ?? 'application/x-www-form-urlencoded;charset=utf-8',
+      ...(o.authorization !== undefined ? { authorization: o.authorization } : {}),
+    },
     body: o.body ?? new URLSearchParams(clean).toString(),
   });
   return { status: res.status, headers: res.headers, json: (await res.json()) as Record<string, unknown> };
@@ -565,5 +569,341 @@ describe('entra stand-in: faults and recording', () => {
     assert.equal(rec?.path, '/common/discovery/instance');
     assert.equal(rec?.outcome, 404);
     assert.ok(si.requests.some((r) => r.path === '/common/discovery/instance'));
+  });
+});
+
+// ── client secrets (docs/design.md §9.1) ─────────────────────────────────────────────────────
+
+const SECRET_APP = '22222222-aaaa-4bbb-8ccc-000000000001';
+const SECRET = 'Qx8Q~s3cret.value_0123456789abcdefABCDEF';
+// Every character RFC 6749 §2.3.1 clients get wrong when they skip the form-urlencoding, and a space.
+const AWKWARD_SECRET = 'a+b/c:d%e=f g~h';
+
+/** RFC 6749 §2.3.1: form-urlencode each half, then base64. */
+const basicAuth = (id: string, secret: string): string =>
+  `Basic ${Buffer.from(`${formEncode(id)}:${formEncode(secret)}`).toString('base64')}`;
+const formEncode = (s: string): string => new URLSearchParams({ s }).toString().slice(2);
+
+function secretForm(v: Version, extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return {
+    grant_type: 'client_credentials',
+    client_id: SECRET_APP,
+    client_secret: SECRET,
+    ...(v === 'v2' ? { scope: `${POWER_BI}/.default` } : { resource: POWER_BI }),
+    ...extra,
+  };
+}
+
+describe('entra stand-in: client secrets', () => {
+  let si: EntraStandIn;
+  before(async () => {
+    si = await standIn();
+    si.addApp({ tenantId: TENANT, clientId: SECRET_APP, secrets: [SECRET, AWKWARD_SECRET] });
+  });
+  after(() => si.close());
+
+  for (const v of ['v1', 'v2'] as const) {
+    it(`${v}: client_secret in the body gets a token (appidacr 1), and the secret is not recorded`, async () => {
+      const a = await post(si, v, secretForm(v));
+      assert.equal(a.status, 200, JSON.stringify(a.json));
+      const claims = jwt.verify(String(a.json['access_token']), si.publicKey) as jwt.JwtPayload;
+      assert.equal(claims['appid'], SECRET_APP);
+      assert.equal(claims['appidacr'], '1');
+      const rec = si.requests.at(-1)!;
+      assert.deepEqual(rec.clientAuth, ['client_secret_post']);
+      assert.equal(rec.form['client_secret'], '[redacted]');
+      assert.ok(!JSON.stringify(si.requests).includes(SECRET), 'secret value kept in requests');
+    });
+
+    it(`${v}: client_secret_basic with + / : % = and a space in the secret, urlencoded per RFC 6749 §2.3.1`, async () => {
+      const a = await post(si, v, secretForm(v, { client_id: undefined, client_secret: undefined }), { authorization: basicAuth(SECRET_APP, AWKWARD_SECRET) });
+      assert.equal(a.status, 200, JSON.stringify(a.json));
+      assert.equal((jwt.decode(String(a.json['access_token'])) as jwt.JwtPayload)['appidacr'], '1');
+      const rec = si.requests.at(-1)!;
+      assert.deepEqual(rec.clientAuth, ['client_secret_basic']);
+      assert.ok(!JSON.stringify(rec).includes(AWKWARD_SECRET));
+      // The same in the body (URLSearchParams encodes it) and with a client_id in the body too.
+      assert.equal((await post(si, v, secretForm(v, { client_secret: AWKWARD_SECRET }))).status, 200);
+      assert.equal((await post(si, v, secretForm(v, { client_secret: undefined }), { authorization: basicAuth(SECRET_APP, AWKWARD_SECRET) })).status, 200);
+    });
+
+    it(`${v}: wrong secret (also: a trailing newline, or Basic without the urlencoding) is 401 invalid_client AADSTS7000215`, async () => {
+      const d = assertAadsts(await post(si, v, secretForm(v, { client_secret: 'not-the-secret' })), 7000215, 401, 'invalid_client');
+      assert.ok(d.includes(`Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${SECRET_APP}'.`), d);
+      assertAadsts(await post(si, v, secretForm(v, { client_secret: `${SECRET}\n` })), 7000215, 401);
+      // A client that skips the form-urlencoding: '+' decodes to a space, so the secret differs.
+      si.addSecret(SECRET_APP, 'plus+sign');
+      const raw = `Basic ${Buffer.from(`${SECRET_APP}:plus+sign`).toString('base64')}`;
+      assertAadsts(await post(si, v, secretForm(v, { client_id: undefined, client_secret: undefined }), { authorization: raw }), 7000215, 401);
+      si.removeSecret(SECRET_APP, 'plus+sign');
+    });
+  }
+
+  it('expired secret (on the stand-in clock): 401 invalid_client AADSTS7000222 on v1 and v2', async () => {
+    const id = '22222222-aaaa-4bbb-8ccc-000000000002';
+    si.addApp({ tenantId: TENANT, clientId: id, secrets: [{ value: 'old', expiresAt: new Date(Date.now() - DAY) }, { value: 'soon', expiresAt: new Date(Date.now() + 3600_000) }] });
+    for (const v of ['v1', 'v2'] as const) {
+      const d = assertAadsts(await post(si, v, secretForm(v, { client_id: id, client_secret: 'old' })), 7000222, 401, 'invalid_client');
+      assert.ok(d.includes(`The provided client secret keys for app '${id}' are expired.`), d);
+      assert.equal((await post(si, v, secretForm(v, { client_id: id, client_secret: 'soon' }))).status, 200);
+    }
+    si.setClockOffset(7200);
+    try {
+      assertAadsts(await post(si, 'v2', secretForm('v2', { client_id: id, client_secret: 'soon' })), 7000222, 401);
+    } finally {
+      si.setClockOffset(0);
+    }
+  });
+
+  it('rotation: setSecrets replaces the secrets mid-run; two side by side both work', async () => {
+    const id = '22222222-aaaa-4bbb-8ccc-000000000003';
+    si.addApp({ tenantId: TENANT, clientId: id, secrets: ['first'] });
+    const withSecret = (secret: string): Record<string, string | undefined> => secretForm('v2', { client_id: id, client_secret: secret });
+    assert.equal((await post(si, 'v2', withSecret('first'))).status, 200);
+    si.addSecret(id, 'second');
+    assert.equal((await post(si, 'v2', withSecret('first'))).status, 200);
+    assert.equal((await post(si, 'v2', withSecret('second'))).status, 200);
+    si.setSecrets(id, ['third']);
+    assertAadsts(await post(si, 'v2', withSecret('first')), 7000215, 401);
+    assertAadsts(await post(si, 'v2', withSecret('second')), 7000215, 401);
+    assert.equal((await post(si, 'v2', withSecret('third'))).status, 200);
+    si.removeSecret(id, 'third');
+    assertAadsts(await post(si, 'v2', withSecret('third')), 7000215, 401);
+    assert.throws(() => si.addSecret('99999999-aaaa-4bbb-8ccc-000000000009', 'x'), /no app/);
+  });
+
+  it('more than one authentication method is 400 invalid_request (RFC 6749 §2.3)', async () => {
+    // A valid secret plus a (valid) certificate assertion, on an app that has both.
+    const id = '22222222-aaaa-4bbb-8ccc-000000000004';
+    si.addApp({ tenantId: TENANT, clientId: id, certificates: [rsa.certPem], secrets: [SECRET] });
+    const both = { ...form(si, 'v2', { client_id: id }, assertion({ aud: audFor(si, 'v2'), clientId: id })), client_secret: SECRET };
+    const d = assertAadsts(await post(si, 'v2', both), 9002313, 400, 'invalid_request');
+    assert.match(d, /both a client secret and a client assertion/);
+    assert.deepEqual(si.requests.at(-1)!.clientAuth, ['client_secret_post', 'certificate']);
+    // The secret in the header and in the body.
+    const twice = await post(si, 'v2', secretForm('v2'), { authorization: basicAuth(SECRET_APP, SECRET) });
+    assert.match(assertAadsts(twice, 9002313, 400, 'invalid_request'), /both in the Authorization header and in the body/);
+    // A body client_id that is not the Basic one.
+    const mismatch = await post(si, 'v2', secretForm('v2', { client_id: APP, client_secret: undefined }), { authorization: basicAuth(SECRET_APP, SECRET) });
+    assertAadsts(mismatch, 9002313, 400, 'invalid_request');
+    // A Basic header that is not base64 of "id:secret".
+    const malformed = await post(si, 'v2', secretForm('v2', { client_secret: undefined }), { authorization: `Basic ${Buffer.from('no-colon').toString('base64')}` });
+    assertAadsts(malformed, 9002313, 400, 'invalid_request');
+  });
+
+  it('a secret on /common or /organizations is refused (no tenant to authenticate in)', async () => {
+    assertAadsts(await post(si, 'v2', secretForm('v2'), { tenant: 'common' }), 9001023, 400, 'invalid_request');
+    assertAadsts(await post(si, 'v2', secretForm('v2'), { tenant: 'organizations' }), 9002313, 400, 'invalid_request');
+  });
+
+  it('an app with secrets still refuses a request without any credential (7000218)', async () => {
+    assertAadsts(await post(si, 'v2', secretForm('v2', { client_secret: undefined })), 7000218, 401, 'invalid_client');
+  });
+});
+
+// ── federated tokens (workload identity federation, docs/design.md §9.1) ─────────────────────
+
+const FED_APP = '33333333-aaaa-4bbb-8ccc-000000000001';
+const NO_FIC_APP = '33333333-aaaa-4bbb-8ccc-000000000002';
+const SA = 'system:serviceaccount:reports:token-broker';
+
+function fedForm(v: Version, token: string, extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return {
+    grant_type: 'client_credentials',
+    client_id: FED_APP,
+    client_assertion_type: JWT_BEARER,
+    client_assertion: token,
+    ...(v === 'v2' ? { scope: `${POWER_BI}/.default` } : { resource: POWER_BI }),
+    ...extra,
+  };
+}
+
+describe('entra stand-in: federated tokens', () => {
+  let si: EntraStandIn;
+  let idp: FederatedIssuer;
+  before(async () => {
+    idp = createFederatedIssuer({ issuer: 'https://oidc.prod-aks.azure.test/11111111-2222-4333-8444-555555555555/' });
+    si = await standIn();
+    si.addApp({ tenantId: TENANT, clientId: FED_APP, federatedCredentials: [{ issuer: idp.issuer, subject: SA }] });
+    si.addApp({ tenantId: TENANT, clientId: NO_FIC_APP, certificates: [rsa.certPem] });
+    si.registerIssuer(idp.issuer, idp.jwks);
+  });
+  after(() => si.close());
+
+  for (const v of ['v1', 'v2'] as const) {
+    it(`${v}: a Kubernetes-shaped token (aud array, kid, no x5t) gets a token; the request shows it was federated`, async () => {
+      const token = idp.mint({ sub: SA });
+      const a = await post(si, v, fedForm(v, token));
+      assert.equal(a.status, 200, JSON.stringify(a.json));
+      const claims = jwt.verify(String(a.json['access_token']), si.publicKey) as jwt.JwtPayload;
+      assert.equal(claims['appid'], FED_APP);
+      assert.equal(claims['appidacr'], '2');
+      const rec = si.requests.at(-1)!;
+      assert.deepEqual(rec.clientAuth, ['federated']);
+      assert.equal(rec.claims?.['iss'], idp.issuer);
+      assert.equal(rec.claims?.['sub'], SA);
+      assert.equal(rec.header?.['x5t'], undefined);
+      // aud as a plain string works too.
+      assert.equal((await post(si, v, fedForm(v, idp.mint({ sub: SA, aud: 'api://AzureADTokenExchange' })))).status, 200);
+    });
+
+    it(`${v}: an app without federated credentials answers 70021 with the presented issuer, subject and audience`, async () => {
+      const d = assertAadsts(await post(si, v, fedForm(v, idp.mint({ sub: SA }), { client_id: NO_FIC_APP })), 70021, 401, 'invalid_client');
+      assert.ok(d.includes(`No matching federated identity record found for presented assertion. Assertion Issuer: '${idp.issuer}'. Assertion Subject: '${SA}'. Assertion Audience: 'api://AzureADTokenExchange'.`), d);
+    });
+
+    it(`${v}: issuer matched exactly and case-sensitively (700211)`, async () => {
+      for (const iss of [idp.issuer.slice(0, -1), idp.issuer.toUpperCase(), ` ${idp.issuer}`, 'https://token.actions.githubusercontent.com']) {
+        const d = assertAadsts(await post(si, v, fedForm(v, idp.mint({ sub: SA, iss }))), 700211, 401, 'invalid_client');
+        assert.ok(d.includes(`No matching federated identity record found for presented assertion issuer '${iss}'.`), d);
+      }
+    });
+
+    it(`${v}: subject matched exactly and case-sensitively (700213)`, async () => {
+      for (const sub of [SA.toUpperCase(), `${SA} `, 'system:serviceaccount:reports:other']) {
+        const d = assertAadsts(await post(si, v, fedForm(v, idp.mint({ sub }))), 700213, 401, 'invalid_client');
+        assert.ok(d.includes(`presented assertion subject '${sub}'`), d);
+      }
+    });
+
+    it(`${v}: exactly one aud, the credential's audience (700212)`, async () => {
+      for (const aud of ['api://AzureADTokenExchangeX', ['api://AzureADTokenExchange', 'https://kubernetes.default.svc'], 'API://AzureADTokenExchange', []]) {
+        assertAadsts(await post(si, v, fedForm(v, idp.mint({ sub: SA, aud }))), 700212, 401, 'invalid_client');
+      }
+    });
+  }
+
+  it('RS256 only: PS256 is 5002738, none and HS256 are 50027', async () => {
+    const d = assertAadsts(await post(si, 'v2', fedForm('v2', idp.mint({ sub: SA, alg: 'PS256' }))), 5002738, 400, 'invalid_request');
+    assert.match(d, /'PS256' is not a supported signature algorithm/);
+    const [h, p] = idp.mint({ sub: SA }).split('.');
+    const none = `${b64url(JSON.stringify({ ...JSON.parse(Buffer.from(h!, 'base64url').toString()), alg: 'none' }))}.${p}.`;
+    assertAadsts(await post(si, 'v2', fedForm('v2', none)), 50027, 401);
+    const claims = JSON.parse(Buffer.from(p!, 'base64url').toString()) as Record<string, unknown>;
+    const hs = jwt.sign(claims, 'shared-secret-shared-secret-shared', { algorithm: 'HS256', keyid: idp.kid });
+    assertAadsts(await post(si, 'v2', fedForm('v2', hs)), 50027, 401);
+  });
+
+  it('signature: unknown or missing kid is 7000272, another key is 50027, an unregistered issuer is 7000272', async () => {
+    const d = assertAadsts(await post(si, 'v2', fedForm('v2', idp.mint({ sub: SA, header: { kid: 'not-published' } }))), 7000272, 401, 'invalid_client');
+    assert.ok(d.includes(`The certificate with identifier not-published used to sign the federated credential could not be found in the metadata of identity provider ${idp.issuer}.`), d);
+    assertAadsts(await post(si, 'v2', fedForm('v2', idp.mint({ sub: SA, header: { kid: undefined } }))), 7000272, 401);
+    const forged = assertAadsts(await post(si, 'v2', fedForm('v2', idp.mint({ sub: SA, signWith: idp.strangerKey() }))), 50027, 401, 'invalid_client');
+    assert.match(forged, /External ID token from issuer failed signature verification/);
+    // Payload altered after signing.
+    const [h, , sig] = idp.mint({ sub: SA }).split('.');
+    const altered = `${h}.${b64url(JSON.stringify({ iss: idp.issuer, sub: SA, aud: ['api://AzureADTokenExchange'], exp: nowSec() + 86_400 }))}.${sig}`;
+    assertAadsts(await post(si, 'v2', fedForm('v2', altered)), 50027, 401);
+
+    const other = createFederatedIssuer({ issuer: 'https://oidc.unregistered.test' });
+    si.addFederatedCredential(FED_APP, { issuer: other.issuer, subject: SA });
+    try {
+      assertAadsts(await post(si, 'v2', fedForm('v2', other.mint({ sub: SA }))), 7000272, 401);
+    } finally {
+      si.removeFederatedCredential(FED_APP, other.issuer, SA);
+    }
+    assertAadsts(await post(si, 'v2', fedForm('v2', other.mint({ sub: SA }))), 700211, 401);
+  });
+
+  it('key rotation at the issuer: a new kid fails until the stand-in is given the new JWKS', async () => {
+    const rotating = createFederatedIssuer({ issuer: 'https://oidc.rotating.test' });
+    const id = '33333333-aaaa-4bbb-8ccc-000000000003';
+    si.addApp({ tenantId: TENANT, clientId: id, federatedCredentials: [{ issuer: rotating.issuer, subject: SA }] });
+    si.registerIssuer(rotating.issuer, rotating.jwks);
+    const old = rotating.mint({ sub: SA });
+    rotating.rotateKey();
+    const fresh = rotating.mint({ sub: SA });
+    assertAadsts(await post(si, 'v2', fedForm('v2', fresh, { client_id: id })), 7000272, 401);
+    si.registerIssuer(rotating.issuer, rotating.jwks);
+    assert.equal((await post(si, 'v2', fedForm('v2', fresh, { client_id: id }))).status, 200);
+    assert.equal((await post(si, 'v2', fedForm('v2', old, { client_id: id }))).status, 200);
+    rotating.rotateKey({ dropOld: true });
+    si.registerIssuer(rotating.issuer, rotating.jwks);
+    assertAadsts(await post(si, 'v2', fedForm('v2', old, { client_id: id })), 7000272, 401);
+  });
+
+  it('time window: expired or not yet valid beyond 300 s skew is 700024; inside the skew is accepted', async () => {
+    const now = nowSec();
+    const d = assertAadsts(await post(si, 'v2', fedForm('v2', idp.mint({ sub: SA, iat: now - 7200, nbf: now - 7200, exp: now - 400 }))), 700024, 401, 'invalid_client');
+    assert.match(d, /Client assertion is not within its valid time range\. Current time: /);
+    assert.equal((await post(si, 'v2', fedForm('v2', idp.mint({ sub: SA, iat: now - 3600, nbf: now - 3600, exp: now - 240 })))).status, 200);
+    assertAadsts(await post(si, 'v2', fedForm('v2', idp.mint({ sub: SA, nbf: now + 900 }))), 700024, 401);
+    assertAadsts(await post(si, 'v2', fedForm('v2', idp.mint({ sub: SA, iat: now + 900, nbf: null }))), 700024, 401);
+    // A long-lived token is accepted: Entra documents no maximum lifetime.
+    assert.equal((await post(si, 'v2', fedForm('v2', idp.mint({ sub: SA, lifetimeSeconds: 48 * 3600 })))).status, 200);
+    // On the stand-in clock.
+    si.setClockOffset(2 * 3600);
+    try {
+      assertAadsts(await post(si, 'v2', fedForm('v2', idp.mint({ sub: SA }))), 700024, 401);
+    } finally {
+      si.setClockOffset(0);
+    }
+  });
+
+  it('exp missing or not a number: 50027', async () => {
+    assertAadsts(await post(si, 'v2', fedForm('v2', idp.mint({ sub: SA, exp: null }))), 50027, 401);
+    assertAadsts(await post(si, 'v2', fedForm('v2', idp.mint({ sub: SA, exp: null, claims: { exp: String(nowSec() + 600) } }))), 50027, 401);
+  });
+
+  it('a custom audience on the credential is what the token must carry', async () => {
+    const id = '33333333-aaaa-4bbb-8ccc-000000000004';
+    si.addApp({ tenantId: TENANT, clientId: id, federatedCredentials: [{ issuer: idp.issuer, subject: SA, audiences: ['api://AzureADTokenExchangeUSGov'] }] });
+    assert.equal((await post(si, 'v2', fedForm('v2', idp.mint({ sub: SA, aud: ['api://AzureADTokenExchangeUSGov'] }), { client_id: id }))).status, 200);
+    assertAadsts(await post(si, 'v2', fedForm('v2', idp.mint({ sub: SA }), { client_id: id })), 700212, 401);
+  });
+
+  it('federated credentials can be set at runtime; 70021 while there are none', async () => {
+    const id = '33333333-aaaa-4bbb-8ccc-000000000005';
+    si.addApp({ tenantId: TENANT, clientId: id, federatedCredentials: [] });
+    const f = fedForm('v2', idp.mint({ sub: SA }), { client_id: id });
+    assertAadsts(await post(si, 'v2', f), 70021, 401);
+    si.setFederatedCredentials(id, [{ issuer: idp.issuer, subject: SA }]);
+    assert.equal((await post(si, 'v2', f)).status, 200);
+    si.removeFederatedCredential(id, idp.issuer, SA);
+    assertAadsts(await post(si, 'v2', f), 70021, 401);
+  });
+
+  it('refuses registrations Graph refuses: two audiences, a duplicate issuer+subject, more than 20', () => {
+    const id = '33333333-aaaa-4bbb-8ccc-000000000006';
+    assert.throws(() => si.addApp({ tenantId: TENANT, clientId: id, federatedCredentials: [{ issuer: idp.issuer, subject: SA, audiences: ['a', 'b'] }] }), /exactly one audience/);
+    assert.throws(
+      () => si.addApp({ tenantId: TENANT, clientId: id, federatedCredentials: [{ issuer: idp.issuer, subject: SA }, { issuer: idp.issuer, subject: SA }] }),
+      /already exists/,
+    );
+    const many = Array.from({ length: 21 }, (_, i) => ({ issuer: idp.issuer, subject: `sub-${i}` }));
+    assert.throws(() => si.addApp({ tenantId: TENANT, clientId: id, federatedCredentials: many }), /at most 20/);
+  });
+
+  it('issuer keys may be given at start-up, as PEM by kid', async () => {
+    const pemIssuer = createFederatedIssuer({ issuer: 'https://oidc.pem.test' });
+    const jwk = pemIssuer.jwks.keys[0]!;
+    const pem = createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+    const other = await startEntraStandIn({
+      apps: [{ tenantId: TENANT, clientId: FED_APP, federatedCredentials: [{ issuer: pemIssuer.issuer, subject: SA }] }],
+      issuers: [{ issuer: pemIssuer.issuer, keys: { [pemIssuer.kid]: pem } }],
+    });
+    try {
+      assert.equal((await post(other, 'v2', fedForm('v2', pemIssuer.mint({ sub: SA })))).status, 200);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('a federated token on /common is refused; a federated token with a secret is refused', async () => {
+    assertAadsts(await post(si, 'v2', fedForm('v2', idp.mint({ sub: SA })), { tenant: 'common' }), 9001023, 400, 'invalid_request');
+    si.addSecret(FED_APP, SECRET);
+    try {
+      const d = assertAadsts(await post(si, 'v2', fedForm('v2', idp.mint({ sub: SA }), { client_secret: SECRET })), 9002313, 400, 'invalid_request');
+      assert.match(d, /both a client secret and a client assertion/);
+      assert.deepEqual(si.requests.at(-1)!.clientAuth, ['client_secret_post', 'federated']);
+    } finally {
+      si.removeSecret(FED_APP, SECRET);
+    }
+  });
+
+  it('a certificate assertion whose iss is an object id (neither sub nor client_id) is taken as federated: 70021', async () => {
+    // The reading of public 70021 reports in docs/design.md §11.1; iss = sub ≠ client_id keeps 700021.
+    const a = assertion({ aud: audFor(si, 'v2'), clientId: NO_FIC_APP, claims: { iss: '44444444-aaaa-4bbb-8ccc-000000000001' } });
+    assertAadsts(await post(si, 'v2', form(si, 'v2', { client_id: NO_FIC_APP }, a)), 70021, 401);
   });
 });

@@ -1,5 +1,5 @@
 import { MemoryTokenCache } from '../../src/cache/memory-token-cache.ts';
-import { systemClock } from '../../src/core/clock.ts';
+import { systemClock } from '../../src/kernel/clock.ts';
 import { runTokenCacheContract } from '../contract/token-cache-contract.ts';
 
 runTokenCacheContract('memory', async () => {

@@ -1,7 +1,7 @@
 // What scrubSecrets removes from IdP error text, and what it leaves for the engineer reading it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { scrubSecrets } from '../../src/providers/scrub-secrets.ts';
+import { scrubSecrets } from '../../src/idps/scrub-secrets.ts';
 
 const JWS = 'eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJjbGllbnQiLCJqdGkiOiIxIn0.c2lnbmF0dXJlLWJ5dGVzLWhlcmUtYW5kLW1vcmU';
 

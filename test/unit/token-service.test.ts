@@ -2,11 +2,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryTokenCache } from '../../src/cache/memory-token-cache.ts';
-import { IdpRejected, IdpUnavailable, UnknownCredential } from '../../src/core/errors.ts';
+import { IdpRejected, IdpUnavailable, UnknownCredential } from '../../src/kernel/errors.ts';
 import { FALLBACK_LIFETIME_SECONDS, MAX_TOKEN_LIFETIME_SECONDS, MIN_EXCHANGE_INTERVAL_MS, TokenService, type CredentialRuntime } from '../../src/core/token-service.ts';
 import { createLogger } from '../../src/observability/logger.ts';
-import type { IssuedToken, TokenProvider, TokenRequest } from '../../src/providers/token-provider.ts';
-import type { LoadedCertificate } from '../../src/credentials/certificate.ts';
+import type { IssuedToken, TokenProvider, TokenRequest } from '../../src/idps/token-provider.ts';
+import type { ClientAuthentication } from '../../src/client-auth/client-authentication.ts';
+import { oidcIdp } from '../../src/idps/oidc/oidc-idp.ts';
 import { LogCapture } from '../helpers/test-broker.ts';
 
 class ScriptedProvider implements TokenProvider {
@@ -21,7 +22,8 @@ class ScriptedProvider implements TokenProvider {
   }
 }
 
-const certificate = { thumbprints: { sha256Hex: 'AB' } } as LoadedCertificate;
+/** The token service only asks the client authentication who the client is and whether a previous one exists. */
+const auth = { kind: 'certificate', identity: () => 'AB', previousIdentity: () => undefined, hasPrevious: () => false } as unknown as ClientAuthentication;
 
 function setup() {
   let now = Date.UTC(2026, 10, 22, 12);
@@ -29,7 +31,8 @@ function setup() {
   const provider = new ScriptedProvider();
   const runtime = {
     config: { id: 'cdr', provider: 'oidc', preset: 'generic', clientId: 'c', tokenParams: {}, scopes: [], timeoutMs: 1000, retries: 0 },
-    certificates: { current: () => certificate, previous: () => undefined, reloadProblem: () => undefined },
+    idp: oidcIdp,
+    auth,
     provider,
   } as unknown as CredentialRuntime;
   const logs = new LogCapture();

@@ -58,10 +58,34 @@ app.kubernetes.io/component: token-broker
 {{- define "token-broker.credentialsDir" -}}/etc/token-broker/credentials{{- end -}}
 {{- define "token-broker.cacheKeyDir" -}}/etc/token-broker/cache-key{{- end -}}
 {{- define "token-broker.redisCaDir" -}}/etc/token-broker/redis-ca{{- end -}}
+{{/* Where the AKS workload identity webhook mounts the federated token (it also sets AZURE_FEDERATED_TOKEN_FILE to it). */}}
+{{- define "token-broker.azureIdentityTokenFile" -}}/var/run/secrets/azure/tokens/azure-identity-token{{- end -}}
+{{/* The audience Entra ID expects in a federated token (a federated credential has exactly this one by default). */}}
+{{- define "token-broker.entraTokenExchangeAudience" -}}api://AzureADTokenExchange{{- end -}}
 
-{{/* Volume name of a credential's certificate Secret: cred-<index> (ids may hold dots and underscores). */}}
+{{/*
+Volume name of a credential's material (certificate or client-secret Secret, projected token):
+cred-<index> (ids may hold dots and underscores). A credential has exactly one of them.
+*/}}
 {{- define "token-broker.credentialVolume" -}}
 {{- printf "cred-%d" . -}}
+{{- end -}}
+
+{{/* Whether the chart mounts something for this credential (at credentialsDir/<id>). */}}
+{{- define "token-broker.mountsCredential" -}}
+{{- $c := . -}}
+{{- if or (and $c.certificate $c.certificate.existingSecret) (and $c.clientSecret $c.clientSecret.existingSecret) (hasKey ($c.federatedToken | default dict) "projected") -}}true{{- end -}}
+{{- end -}}
+
+{{/* The clientId of the first credential that uses AKS workload identity, or nothing. */}}
+{{- define "token-broker.azureWorkloadIdentityClientId" -}}
+{{- $found := "" -}}
+{{- range .Values.config.credentials -}}
+{{- if and (not $found) .federatedToken .federatedToken.azureWorkloadIdentity -}}
+{{- $found = .clientId -}}
+{{- end -}}
+{{- end -}}
+{{- $found -}}
 {{- end -}}
 
 {{/* Whether the metrics port is served separately. */}}
@@ -70,10 +94,14 @@ app.kubernetes.io/component: token-broker
 {{- end -}}
 
 {{/*
-The broker's config file (src/config/schema.ts) built from .Values.config. A credential's
-certificate given as an existingSecret reference becomes the file paths where the Secret is mounted;
-one given as file paths (certFile/keyFile/pfxFile/passphraseFile, e.g. from a CSI volume in
-extraVolumes) is passed through. jwt callers get callerTokens.audience when they name none.
+The broker's config file (src/config/schema.ts) built from .Values.config. How a credential
+authenticates (exactly one of certificate, clientSecret, federatedToken; docs/design.md §9.1):
+- certificate or clientSecret given as an existingSecret reference becomes the file paths where
+  the Secret is mounted (certFile/keyFile/pfxFile/passphraseFile; file/previousFile);
+- federatedToken.projected becomes the path of the projected service-account token the chart
+  mounts, federatedToken.azureWorkloadIdentity the path where the AKS webhook mounts its token;
+- file paths (e.g. from a CSI volume in extraVolumes) are passed through.
+jwt callers get callerTokens.audience when they name none.
 */}}
 {{- define "token-broker.brokerConfig" -}}
 {{- $config := deepCopy .Values.config -}}
@@ -96,6 +124,28 @@ extraVolumes) is passed through. jwt callers get callerTokens.audience when they
 {{- $_ := set $files "passphraseFile" (printf "%s/%s" $dir $certificate.passphraseKey) -}}
 {{- end -}}
 {{- $credential = set (omit $credential "certificate") "certificate" $files -}}
+{{- end -}}
+{{- $clientSecret := $credential.clientSecret | default dict -}}
+{{- if $clientSecret.existingSecret -}}
+{{- $dir := printf "%s/%s" (include "token-broker.credentialsDir" $) $credential.id -}}
+{{- $key := default "client-secret" $clientSecret.key -}}
+{{- $files := dict "file" (printf "%s/%s" $dir $key) -}}
+{{- with $clientSecret.previousKey -}}
+{{- if eq . $key -}}
+{{- fail (printf "config.credentials[%d].clientSecret.previousKey: must differ from key (%s)" $i $key) -}}
+{{- end -}}
+{{- $_ := set $files "previousFile" (printf "%s/%s" $dir .) -}}
+{{- end -}}
+{{- with $clientSecret.method -}}
+{{- $_ := set $files "method" . -}}
+{{- end -}}
+{{- $credential = set (omit $credential "clientSecret") "clientSecret" $files -}}
+{{- end -}}
+{{- $federated := $credential.federatedToken | default dict -}}
+{{- if $federated.azureWorkloadIdentity -}}
+{{- $credential = set (omit $credential "federatedToken") "federatedToken" (dict "file" (include "token-broker.azureIdentityTokenFile" $)) -}}
+{{- else if hasKey $federated "projected" -}}
+{{- $credential = set (omit $credential "federatedToken") "federatedToken" (dict "file" (printf "%s/%s/token" (include "token-broker.credentialsDir" $) $credential.id)) -}}
 {{- end -}}
 {{- $credentials = append $credentials $credential -}}
 {{- end -}}

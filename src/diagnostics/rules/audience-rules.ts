@@ -6,7 +6,7 @@
 // - Okta: the full token endpoint URL ("the endpoint invoked for the request");
 // - Auth0: the tenant (or custom-domain) URL with a trailing slash;
 // - generic (oidc-provider, RFC 7523 §3 / 7523bis): the token endpoint, or the issuer.
-import { ALL_IDPS, defineRule, memoised, type AssertionRule, type IdpKind, type LintContext, type RuleHit, type Severity } from '../assertion-rule.ts';
+import { ALL_IDPS, defineRule, memoised, type AssertionRule, type IdpProfileName, type LintContext, type RuleHit, type Severity } from '../assertion-rule.ts';
 import { ENTRA_MULTI_TENANT_SEGMENTS, parseEntraUrl, parseUrl, type EntraUrl } from '../assertion-target.ts';
 
 interface AudIssue {
@@ -192,7 +192,7 @@ function analyse(ctx: LintContext): AudAnalysis {
   });
 }
 
-const AUD_ERRORS: Partial<Record<IdpKind, string>> = {
+const AUD_ERRORS: Partial<Record<IdpProfileName, string>> = {
   entra: 'AADSTS700023',
   keycloak: 'Invalid token audience',
   okta: 'invalid_client',
@@ -200,7 +200,7 @@ const AUD_ERRORS: Partial<Record<IdpKind, string>> = {
   generic: 'invalid_client',
 };
 
-function audRule(id: string, idps: readonly IdpKind[], summary: string): AssertionRule {
+function audRule(id: string, idps: readonly IdpProfileName[], summary: string): AssertionRule {
   return defineRule({
     id,
     claim: 'aud',

@@ -1,7 +1,7 @@
 // Header rules: alg, typ, the certificate thumbprints (x5t, x5t#S256), x5c, kid, crit.
 // Sources: docs/design.md §10.1 and §10.5; RFC 7515 §4.1.
 import { X509Certificate } from 'node:crypto';
-import { computeThumbprints } from '../../credentials/thumbprints.ts';
+import { computeThumbprints } from '../../client-auth/certificate/thumbprints.ts';
 import { ALL_IDPS, OIDC_IDPS, defineRule, memoised, type AssertionRule, type LintContext, type RuleHit } from '../assertion-rule.ts';
 
 const HMAC = /^HS\d+$/i;

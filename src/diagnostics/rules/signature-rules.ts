@@ -3,8 +3,8 @@
 // anywhere), thumbprints against that certificate, and the certificate's own fitness.
 // Sources: RFC 7515, RFC 7518 §3; docs/design.md §10.1, §10.5, §11.1 (AADSTS700027, 50013, 50032).
 import { constants, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { MIN_RSA_BITS } from '../../credentials/certificate.ts';
-import { EXPIRY_WARNING_DAYS as CERTIFICATE_EXPIRY_WARNING_DAYS } from '../../credentials/certificate-source.ts';
+import { MIN_RSA_BITS } from '../../client-auth/certificate/certificate.ts';
+import { EXPIRY_WARNING_DAYS as CERTIFICATE_EXPIRY_WARNING_DAYS } from '../../client-auth/certificate/certificate-source.ts';
 import { ALL_IDPS, defineRule, memoised, type AssertionRule, type LintContext } from '../assertion-rule.ts';
 
 const DAY_SECONDS = 86_400;

@@ -2,7 +2,7 @@
 // milliseconds, strings, fractions). Sources: RFC 7519 §4.1.4-4.1.6, docs/design.md §10.2 / §10.4
 // (Entra), §13.1 (Keycloak: 15 s skew, "Max expiration of signed JWT" default 60 s), and §11.2
 // (AADSTS700024 causes).
-import { ALL_IDPS, defineRule, memoised, type AssertionRule, type IdpKind, type LintContext, type RuleHit, type Severity } from '../assertion-rule.ts';
+import { ALL_IDPS, defineRule, memoised, type AssertionRule, type IdpProfileName, type LintContext, type RuleHit, type Severity } from '../assertion-rule.ts';
 
 type TimeClaim = 'exp' | 'nbf' | 'iat';
 const TIME_CLAIMS: readonly TimeClaim[] = ['exp', 'nbf', 'iat'];
@@ -37,7 +37,8 @@ export function relative(deltaSeconds: number): string {
   return deltaSeconds >= 0 ? `in ${text}` : `${text} ago`;
 }
 
-function iso(seconds: number): string {
+/** A NumericDate as an ISO date-time (the number itself when it is no date). */
+export function iso(seconds: number): string {
   const d = new Date(seconds * 1000);
   return Number.isNaN(d.getTime()) ? String(seconds) : d.toISOString().replace('.000Z', 'Z');
 }
@@ -51,7 +52,7 @@ function usable(t: TimeValue): number | undefined {
   return t.seconds !== undefined && !isMilliseconds(t.seconds) ? t.seconds : undefined;
 }
 
-const WINDOW_ERRORS: Partial<Record<IdpKind, string>> = {
+const WINDOW_ERRORS: Partial<Record<IdpProfileName, string>> = {
   entra: 'AADSTS700024',
   keycloak: 'Token is not active',
   okta: 'invalid_client',

@@ -1,8 +1,8 @@
 import type { NextFunction, Request, Response } from 'express';
 import { looksLikeJwt, type CallerJwtVerifier } from '../../callers/caller-jwt-verifier.ts';
 import type { RateLimiter } from '../../callers/rate-limiter.ts';
-import type { Caller, CallerDirectory } from '../../core/caller-directory.ts';
-import { Forbidden, Unauthenticated } from '../../core/errors.ts';
+import type { Caller, CallerDirectory } from '../../callers/caller-directory.ts';
+import { Forbidden, Unauthenticated } from '../../kernel/errors.ts';
 
 // RFC 9110 §11.1: the scheme name is case-insensitive; the credential is visible ASCII only.
 const BEARER = /^Bearer ([\x21-\x7e]{1,8192})$/i;

@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { InvalidRequest, RequestTooLarge, UnsupportedMediaType } from '../../core/errors.ts';
+import { InvalidRequest } from '../../kernel/errors.ts';
+import { RequestTooLarge, UnsupportedMediaType } from '../http-errors.ts';
 
 const PLAIN_JSON = /^application\/json\s*(;\s*charset\s*=\s*"?utf-?8"?\s*)?$/i;
 

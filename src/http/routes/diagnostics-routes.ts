@@ -3,11 +3,11 @@
 // one, so a wrong method or an unknown path is answered without parsing it.
 import type { Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
-import { normaliseScope } from '../../core/cache-key.ts';
-import { configuredScopes, entraScope } from '../../core/scopes.ts';
-import { InvalidRequest, UnsupportedMediaType } from '../../core/errors.ts';
+import { configuredScopes, normaliseRequestedScope } from '../../core/scopes.ts';
+import { InvalidRequest } from '../../kernel/errors.ts';
+import { UnsupportedMediaType } from '../http-errors.ts';
 import type { TokenService } from '../../core/token-service.ts';
-import { IDP_KINDS } from '../../diagnostics/assertion-rule.ts';
+import { IDP_PROFILE_NAMES } from '../../diagnostics/assertion-rule.ts';
 import type { DiagnosticService } from '../../diagnostics/diagnostic-service.ts';
 import { familyRouter } from '../route-table.ts';
 import { parseRequest } from '../validate.ts';
@@ -33,7 +33,7 @@ const assertionRequestSchema = z
     assertion: z.string().trim().min(1, 'paste the compact JWS (header.payload.signature)').max(MAX_ASSERTION_CHARS),
     credential: z.string().min(1).max(64).optional(),
     token_endpoint: absoluteHttpUrl.optional(),
-    provider: z.enum(IDP_KINDS).optional(),
+    provider: z.enum(IDP_PROFILE_NAMES).optional(),
     client_id: z.string().min(1).max(256).optional(),
   })
   .strict();
@@ -90,7 +90,7 @@ export function diagnosticsRoutes(deps: { diagnostics: DiagnosticService; tokenS
     // A probe asks only for scopes the credential is configured with: no arbitrary exchanges.
     let scope = allowed[0] ?? '';
     if (body.scope !== undefined) {
-      const wanted = runtime.config.provider === 'entra' ? entraScope(body.scope) : normaliseScope(body.scope);
+      const wanted = normaliseRequestedScope(runtime, body.scope);
       if (!allowed.includes(wanted)) {
         throw new InvalidRequest(`scope '${wanted}' is not configured for credential '${id}' (configured: ${allowed.join(', ') || 'none'})`, 'scope');
       }

@@ -2,9 +2,10 @@
 import type { Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
 import { DEFAULT_MIN_TTL_SECONDS } from '../../config/schema.ts';
-import type { CallerDirectory, Caller } from '../../core/caller-directory.ts';
-import type { Clock } from '../../core/clock.ts';
-import { Forbidden, UnsupportedMediaType } from '../../core/errors.ts';
+import type { CallerDirectory, Caller } from '../../callers/caller-directory.ts';
+import type { Clock } from '../../kernel/clock.ts';
+import { Forbidden } from '../../kernel/errors.ts';
+import { UnsupportedMediaType } from '../http-errors.ts';
 import { configuredScopes, resolveScope } from '../../core/scopes.ts';
 import { auditTokenServed } from '../token-audit.ts';
 import type { CredentialRuntime, ServedToken, TokenService } from '../../core/token-service.ts';
@@ -90,7 +91,7 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
         return {
           id: r.config.id,
           provider: r.config.provider,
-          ...(r.config.provider === 'oidc' ? { preset: r.config.preset } : { endpoint_version: r.config.endpointVersion, cloud: r.config.cloud }),
+          ...r.idp.listingFacts(r.config),
           scopes,
           default_scope: scopes[0] ?? null,
         };

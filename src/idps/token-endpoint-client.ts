@@ -2,7 +2,7 @@
 // discovery documents, through the broker's outbound request (one deadline per call, bodies read
 // with a limit), and that reads a token response: lifetimes the IdP states are checked, not taken
 // on trust (docs/operations.md, "Misbehaving identity providers").
-import { IdpRejected, IdpUnavailable } from '../core/errors.ts';
+import { IdpRejected, IdpUnavailable } from '../kernel/errors.ts';
 import { OutboundRequestError, outboundRequest } from '../net/outbound-request.ts';
 import { DEFAULT_RETRY_AFTER_SECONDS, translateErrorResponse } from './oauth-error.ts';
 import { scrubSecrets } from './scrub-secrets.ts';
@@ -15,6 +15,14 @@ export interface HttpCallOptions {
   timeoutMs: number;
   signal?: AbortSignal;
   idpName: string;
+  /** Values scrubbed from whatever the IdP answers (ClientAuthentication.redactions). */
+  redactions?: readonly string[];
+}
+
+/** The token request of one exchange: form fields, and the Authorization header of client_secret_basic. */
+export interface TokenRequestBody {
+  form: URLSearchParams;
+  authorization?: string;
 }
 
 /** A call that produced no whole answer (timed out, too large, network) → IdpUnavailable, 503 to the caller. */
@@ -98,13 +106,17 @@ export function parseTokenResponse(body: unknown, idpName: string): IssuedToken 
   };
 }
 
-export async function postTokenRequest(url: string, form: URLSearchParams, opts: HttpCallOptions): Promise<IssuedToken> {
+export async function postTokenRequest(url: string, request: TokenRequestBody, opts: HttpCallOptions): Promise<IssuedToken> {
   let res;
   try {
     res = await outboundRequest(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: form.toString(),
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        accept: 'application/json',
+        ...(request.authorization ? { authorization: request.authorization } : {}),
+      },
+      body: request.form.toString(),
       timeoutMs: opts.timeoutMs,
       maxBodyBytes: MAX_IDP_BODY_BYTES,
       signal: opts.signal,
@@ -113,7 +125,7 @@ export async function postTokenRequest(url: string, form: URLSearchParams, opts:
     throw transportError(err, opts.idpName);
   }
   const body = parseJsonBody(res.body);
-  if (res.status < 200 || res.status >= 300) throw translateErrorResponse(res.status, body, res.headers['retry-after'], opts.idpName);
+  if (res.status < 200 || res.status >= 300) throw translateErrorResponse(res.status, body, res.headers['retry-after'], opts.idpName, opts.redactions);
   return parseTokenResponse(body, opts.idpName);
 }
 

@@ -1,4 +1,4 @@
-import type { LoadedCertificate } from '../credentials/certificate.ts';
+import type { ClientAuthUse } from '../client-auth/client-authentication.ts';
 
 // One interface for every IdP kind (docs/design.md §2.3). Implementations throw only IdpRejected (the IdP
 // answered and refused) or IdpUnavailable (unreachable, timed out, 5xx, 429); no MSAL or fetch error
@@ -21,8 +21,8 @@ export interface TokenRequest {
   /** Normalised scope ('' when none is requested). */
   scope: string;
   signal?: AbortSignal;
-  /** Sign with this certificate instead of the current one (retry after a rotation). */
-  certificate?: LoadedCertificate;
+  /** Authenticate with the client's material from before the last rotation (one retry while the IdP catches up). */
+  use?: ClientAuthUse;
 }
 
 export interface TokenEndpointDescription {
@@ -33,7 +33,7 @@ export interface TokenEndpointDescription {
 }
 
 export interface TokenProvider {
-  /** Exchanges one signed client assertion for an access token. */
+  /** Exchanges the client's credential for an access token (client credentials grant, RFC 6749 §4.4). */
   acquire(request: TokenRequest): Promise<IssuedToken>;
   /** Where the token request goes and which audience the assertion carries (may run discovery). */
   describeEndpoint(signal?: AbortSignal): Promise<TokenEndpointDescription>;

@@ -1,20 +1,19 @@
 // The current signing material of one credential, reloaded from disk without a restart. Files are
 // watched (a Kubernetes Secret volume swaps a ..data symlink, which shows up as events on the folder)
-// and re-read on an interval as a fallback; a broken new pair never replaces a working one.
-import { createHash } from 'node:crypto';
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import type { CertificateConfig } from '../config/schema.ts';
-import type { Clock } from '../core/clock.ts';
-import type { Logger } from '../observability/logger.ts';
+// and re-read on an interval as a fallback (../watched-files.ts); a broken new pair never replaces a
+// working one.
+import { resolve } from 'node:path';
+import type { CertificateConfig } from './certificate-schema.ts';
+import type { Clock } from '../../kernel/clock.ts';
+import type { Logger } from '../../observability/logger.ts';
 import { CertificateLoadError, loadCertificate, type LoadedCertificate } from './certificate.ts';
+import { ROTATION_FALLBACK_WINDOW_MS, WatchedFiles, contentFingerprint } from '../watched-files.ts';
+
+export { ROTATION_FALLBACK_WINDOW_MS };
 
 /** Certificates this close to notAfter are reported in the log (once a day) and in /readyz. */
 export const EXPIRY_WARNING_DAYS = 14;
 const DAY_MS = 86_400_000;
-
-/** After a rotation, the previous certificate is kept this long for one retry (Entra may lag). */
-export const ROTATION_FALLBACK_WINDOW_MS = 15 * 60_000;
 
 export interface CertificateSource {
   current(): LoadedCertificate;
@@ -43,9 +42,7 @@ export class FileCertificateSource implements CertificateSource {
   private before?: { certificate: LoadedCertificate; until: number };
   private problem?: string;
   private lastFingerprint: string;
-  private timer?: NodeJS.Timeout;
-  private watchers: FSWatcher[] = [];
-  private debounce?: NodeJS.Timeout;
+  private readonly watched: WatchedFiles;
   private lastExpiryWarningAt = 0;
 
   constructor(
@@ -56,7 +53,14 @@ export class FileCertificateSource implements CertificateSource {
     private readonly options: { clock: Clock; logger: Logger; intervalMs: number },
   ) {
     this.certificate = initial;
-    this.lastFingerprint = this.fingerprintFiles() ?? '';
+    this.lastFingerprint = this.fingerprintFiles();
+    this.watched = new WatchedFiles(() => this.certificate.files, {
+      intervalMs: options.intervalMs,
+      check: (reason) => {
+        this.check();
+        if (reason === 'interval') this.warnIfExpiringSoon();
+      },
+    });
   }
 
   current(): LoadedCertificate {
@@ -73,33 +77,11 @@ export class FileCertificateSource implements CertificateSource {
 
   start(): void {
     this.warnIfExpiringSoon();
-    this.timer = setInterval(() => {
-      this.check();
-      this.warnIfExpiringSoon();
-    }, this.options.intervalMs);
-    this.timer.unref();
-    for (const dir of new Set(this.certificate.files.map((f) => dirname(f)))) {
-      try {
-        const watcher = watch(dir, () => {
-          clearTimeout(this.debounce);
-          // Writers replace files in several steps; read once they are done.
-          this.debounce = setTimeout(() => this.check(), 200);
-          this.debounce.unref();
-        });
-        watcher.on('error', () => undefined);
-        watcher.unref();
-        this.watchers.push(watcher);
-      } catch {
-        // Watching is an optimisation; the interval still reloads.
-      }
-    }
+    this.watched.start();
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    clearTimeout(this.debounce);
-    for (const w of this.watchers) w.close();
-    this.watchers = [];
+    this.watched.stop();
   }
 
   private warnIfExpiringSoon(): void {
@@ -113,22 +95,15 @@ export class FileCertificateSource implements CertificateSource {
     );
   }
 
-  private fingerprintFiles(): string | undefined {
-    const hash = createHash('sha256');
-    for (const file of [...this.certificate.files, ...(this.spec.passphraseFile ? [this.spec.passphraseFile] : [])]) {
-      try {
-        hash.update(readFileSync(resolve(this.baseDir, file)));
-      } catch {
-        hash.update(`missing:${file}`);
-      }
-    }
-    return hash.digest('hex');
+  private fingerprintFiles(): string {
+    const passphrase = this.spec.passphraseFile ? [resolve(this.baseDir, this.spec.passphraseFile)] : [];
+    return contentFingerprint([...this.certificate.files.map((f) => resolve(this.baseDir, f)), ...passphrase]);
   }
 
   /** Re-reads the files; swaps in a new pair only when it loads and fits the configured algorithm. */
   check(): void {
     const fingerprint = this.fingerprintFiles();
-    if (!fingerprint || fingerprint === this.lastFingerprint) return;
+    if (fingerprint === this.lastFingerprint) return;
     this.lastFingerprint = fingerprint;
     const { logger, clock } = this.options;
     try {

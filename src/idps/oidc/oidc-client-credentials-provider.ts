@@ -1,12 +1,14 @@
-// Generic OAuth 2.0 client credentials with private_key_jwt (RFC 7523 §2.2, OIDC Core §9), with
-// presets for the audience each IdP requires (docs/design.md §13, assertion rules by IdP).
-import type { OidcCredentialConfig, OidcPreset } from '../config/schema.ts';
-import { IdpRejected } from '../core/errors.ts';
-import type { ClientAssertionSigner } from '../credentials/client-assertion-signer.ts';
-import type { Logger } from '../observability/logger.ts';
-import { scrubSecrets } from './scrub-secrets.ts';
-import { getJson, postTokenRequest } from './token-endpoint-client.ts';
-import type { IssuedToken, TokenEndpointDescription, TokenProvider, TokenRequest } from './token-provider.ts';
+// Generic OAuth 2.0 client credentials (RFC 6749 §4.4) with whatever client authentication the
+// credential has (private_key_jwt, RFC 7523 §2.2 / OIDC Core §9; a client secret; a federated token),
+// with presets for the assertion audience each IdP requires (docs/design.md §13).
+import type { OidcCredentialConfig } from './oidc-schema.ts';
+import type { OidcPreset } from './oidc-schema.ts';
+import { IdpRejected } from '../../kernel/errors.ts';
+import type { ClientAuthentication } from '../../client-auth/client-authentication.ts';
+import type { Logger } from '../../observability/logger.ts';
+import { scrubSecrets } from '../scrub-secrets.ts';
+import { getJson, postTokenRequest } from '../token-endpoint-client.ts';
+import type { IssuedToken, TokenEndpointDescription, TokenProvider, TokenRequest } from '../token-provider.ts';
 
 const PRESET_NAMES: Record<OidcPreset, string> = { keycloak: 'Keycloak', okta: 'Okta', auth0: 'Auth0', generic: 'OIDC provider' };
 
@@ -42,7 +44,7 @@ export class OidcClientCredentialsProvider implements TokenProvider {
 
   constructor(
     private readonly config: OidcCredentialConfig,
-    private readonly signer: ClientAssertionSigner,
+    private readonly auth: ClientAuthentication,
     private readonly logger?: Logger,
   ) {
     this.idpName = PRESET_NAMES[config.preset];
@@ -112,12 +114,17 @@ export class OidcClientCredentialsProvider implements TokenProvider {
 
   async acquire(request: TokenRequest): Promise<IssuedToken> {
     const { tokenEndpoint, audience } = await this.describeEndpoint(request.signal);
+    const parts = await this.auth.authenticate({ clientId: this.config.clientId, tokenEndpoint, audience }, request.use);
     const form = new URLSearchParams(this.config.tokenParams);
     form.set('grant_type', 'client_credentials');
-    form.set('client_id', this.config.clientId);
-    form.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
-    form.set('client_assertion', this.signer.sign(audience, this.config.clientId, request.certificate));
+    // With client_secret_basic the header names the client (RFC 6749 §2.3.1); otherwise the form does.
+    if (!parts.authorization) form.set('client_id', this.config.clientId);
+    for (const [name, value] of Object.entries(parts.form)) form.set(name, value);
     if (request.scope) form.set('scope', request.scope);
-    return postTokenRequest(tokenEndpoint, form, { timeoutMs: this.config.timeoutMs, signal: request.signal, idpName: this.idpName });
+    return postTokenRequest(
+      tokenEndpoint,
+      { form, authorization: parts.authorization },
+      { timeoutMs: this.config.timeoutMs, signal: request.signal, idpName: this.idpName, redactions: this.auth.redactions() },
+    );
   }
 }

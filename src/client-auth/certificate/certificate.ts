@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
-import type { CertificateConfig } from '../config/schema.ts';
+import type { CertificateConfig } from './certificate-schema.ts';
 import { computeThumbprints, type Thumbprints } from './thumbprints.ts';
 
 /** jsonwebtoken refuses RSA keys under 2048 bits and Entra answers AADSTS50032 WeakRsaKey (docs/design.md §10.5). */

@@ -7,14 +7,14 @@ import {
   type NetworkRequestOptions,
   type NetworkResponse,
 } from '@azure/msal-node';
-import type { EntraCredentialConfig } from '../config/schema.ts';
-import { InternalError } from '../core/errors.ts';
-import type { ClientAssertionSigner } from '../credentials/client-assertion-signer.ts';
+import type { EntraCredentialConfig } from './entra-schema.ts';
+import { InternalError } from '../../kernel/errors.ts';
+import type { ClientAuthentication } from '../../client-auth/client-authentication.ts';
 import { ENTRA_CLOUDS } from './entra-clouds.ts';
-import { outboundRequest } from '../net/outbound-request.ts';
-import { translateErrorResponse } from './oauth-error.ts';
-import { MAX_IDP_BODY_BYTES, parseJsonBody, parseTokenResponse, transportError } from './token-endpoint-client.ts';
-import type { IssuedToken, TokenEndpointDescription, TokenProvider, TokenRequest } from './token-provider.ts';
+import { outboundRequest } from '../../net/outbound-request.ts';
+import { translateErrorResponse } from '../oauth-error.ts';
+import { MAX_IDP_BODY_BYTES, parseJsonBody, parseTokenResponse, transportError } from '../token-endpoint-client.ts';
+import type { IssuedToken, TokenEndpointDescription, TokenProvider, TokenRequest } from '../token-provider.ts';
 
 const IDP_NAME = 'Entra ID';
 
@@ -65,7 +65,7 @@ export class EntraMsalProvider implements TokenProvider {
 
   constructor(
     private readonly config: EntraCredentialConfig,
-    private readonly signer: ClientAssertionSigner,
+    private readonly auth: ClientAuthentication,
   ) {
     const host = new URL(config.authorityHost ?? ENTRA_CLOUDS[config.cloud].authorityHost);
     this.origin = host.origin;
@@ -90,6 +90,11 @@ export class EntraMsalProvider implements TokenProvider {
 
   async acquire(request: TokenRequest): Promise<IssuedToken> {
     const network = new ExchangeNetworkModule(this.config.timeoutMs, request.signal);
+    // Asked for before MSAL is built: msal-node takes a secret only at construction. Both kinds go
+    // in the form (formOnly), as Entra takes them.
+    const parts = await this.auth.authenticate({ clientId: this.config.clientId, tokenEndpoint: this.tokenEndpoint, audience: this.tokenEndpoint, formOnly: true }, request.use);
+    const { client_assertion: clientAssertion, client_secret: clientSecret } = parts.form;
+    if (!clientAssertion && !clientSecret) throw new InternalError('the client authentication gave msal-node neither an assertion nor a secret');
     // A new application per exchange: the broker's cache decides freshness, and MSAL's own
     // throttling state (which rethrows a past 5xx/429 without calling out) never builds up.
     const app = new ConfidentialClientApplication({
@@ -98,7 +103,7 @@ export class EntraMsalProvider implements TokenProvider {
         authority: this.authority,
         knownAuthorities: [this.knownAuthority],
         authorityMetadata: this.authorityMetadata,
-        clientAssertion: async ({ clientId, tokenEndpoint }) => this.signer.sign(tokenEndpoint ?? this.tokenEndpoint, clientId, request.certificate),
+        ...(clientAssertion ? { clientAssertion } : { clientSecret }),
       },
       system: { networkClient: network },
     });
@@ -117,7 +122,7 @@ export class EntraMsalProvider implements TokenProvider {
   private translate(err: unknown, network: ExchangeNetworkModule): Error {
     const raw = network.lastResponse;
     if (raw && (raw.status < 200 || raw.status >= 300)) {
-      return translateErrorResponse(raw.status, raw.body, raw.headers['retry-after'], IDP_NAME);
+      return translateErrorResponse(raw.status, raw.body, raw.headers['retry-after'], IDP_NAME, this.auth.redactions());
     }
     if (network.transportFailure) return transportError(network.transportFailure, IDP_NAME);
     if (raw) {

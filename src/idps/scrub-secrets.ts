@@ -18,8 +18,14 @@ const OPAQUE = /[A-Za-z0-9_\-+=~.]{64,}/g;
 export const REMOVED_JWT = '[JWT removed]';
 export const REMOVED_SECRET = '[removed]';
 
-export function scrubSecrets(text: string): string {
-  return text
+/** `known`: values that must never show, whatever they look like (the credential's client secret). */
+export function scrubSecrets(text: string, known: readonly string[] = []): string {
+  let out = text;
+  for (const value of known) {
+    if (value.length < 4) continue;
+    for (const form of new Set([value, encodeURIComponent(value)])) out = out.split(form).join(REMOVED_SECRET);
+  }
+  return out
     .replace(JOSE, REMOVED_JWT)
     .replace(SECRET_FIELD, (_match, field: string, separator: string) => `${field}${separator}${REMOVED_SECRET}`)
     .replace(OPAQUE, (run) => (/^[0-9a-fA-F]+$/.test(run) || /^[A-Za-z.-]+$/.test(run) ? run : REMOVED_SECRET));

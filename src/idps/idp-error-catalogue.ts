@@ -1,6 +1,7 @@
 // What an IdP's refusal means and what to change, keyed by Entra's AADSTS number, by the OAuth
 // `error` (RFC 6749 §5.2), by Keycloak's client-authentication error strings, by Okta's errorCode
-// and by a few well-known Okta / Auth0 / Power BI messages. Sources: docs/design.md §11
+// and by a few well-known Okta / Auth0 / Power BI messages, for every way a client authenticates: a
+// certificate assertion, a client secret or a federated token (docs/design.md §9.1). Sources: docs/design.md §11
 // (AADSTS codes, failure modes), §10.10 (Power BI) and §13 (Keycloak, Okta, Auth0). Microsoft says not to branch on error_description, so Entra errors are matched by
 // error_codes (or the AADSTS number in the text) first; an entry's `messages` are used only for text
 // pasted without any AADSTS code (a log line that lost its prefix, a forum quote).
@@ -49,8 +50,12 @@ export const AADSTS_CATALOGUE: Readonly<Record<number, IdpErrorExplanation>> = {
   700024: {
     messages: ['Client assertion is not within its valid time range'],
     title: 'client assertion outside its valid time range',
-    cause: 'exp is in the past or nbf in the future at Entra: clock skew, local time used instead of UTC, or an assertion reused after it expired.',
-    fix: 'sync the clock (NTP), build iat/nbf/exp from the UTC epoch in seconds, and sign a new assertion for every request',
+    cause:
+      'exp is in the past or nbf in the future at Entra: clock skew, local time used instead of UTC, or an assertion reused after it expired. ' +
+      'With a federated token: the token in the file has expired because nothing rewrote it (read once at startup, copied into a Secret, or a projected volume that stopped being refreshed; Azure/azure-workload-identity#693).',
+    fix:
+      'certificate: sync the clock (NTP), build iat/nbf/exp from the UTC epoch in seconds, and sign a new assertion for every request; ' +
+      'federated token: mount it as a projected serviceAccountToken volume (the kubelet rewrites it at 80 % of its lifetime) and point federatedToken.file at it (the broker re-reads it for every exchange)',
     claim: 'exp',
   },
   700027: {
@@ -111,10 +116,24 @@ export const AADSTS_CATALOGUE: Readonly<Record<number, IdpErrorExplanation>> = {
     fix: 'use the tenant GUID on the right cloud (check the cloud setting)',
   },
   7000215: {
-    messages: ['Invalid client secret is provided'],
+    messages: ['Invalid client secret is provided', 'Invalid client secret provided', 'InvalidClientSecretProvided'],
     title: 'invalid client secret',
-    cause: 'a client_secret was sent instead of a client assertion, or it is wrong.',
-    fix: 'send a certificate client assertion (client_assertion + client_assertion_type), not a secret',
+    cause:
+      'the client_secret sent is not a current secret of this app: most often the secret ID (a GUID) was copied instead of its value, or a secret of another app (or tenant) is in the file. ' +
+      'Entra shows a secret\'s value once, in the Value column when it is created.',
+    fix:
+      'in the app registration (Certificates & secrets → Client secrets) create a new secret, copy the Value column (not the Secret ID) at once and write it alone into the secret file (clientSecret.file); ' +
+      'a certificate credential never sends a secret',
+    claim: 'client_secret',
+  },
+  7000222: {
+    messages: ['InvalidClientSecretExpiredKeysProvided', 'Visit the Azure portal to create new keys for your app'],
+    title: 'client secret expired',
+    cause: 'the secret in the file has passed its expiry date at Entra (secrets are created with one, at most two years ahead).',
+    fix:
+      'create a new secret on the app registration, write its value to clientSecret.file, and keep the old one as clientSecret.previousFile until Entra accepts the new one everywhere; ' +
+      'then delete the expired secret from the app',
+    claim: 'client_secret',
   },
   7000218: {
     messages: ['The request body must contain the following parameter: \'client_assertion\' or \'client_secret\''],
@@ -161,10 +180,14 @@ export const AADSTS_CATALOGUE: Readonly<Record<number, IdpErrorExplanation>> = {
     fix: 'use scope=<resource>/.default on v2, or endpointVersion v1 for resource=',
   },
   70021: {
-    messages: ['No matching federated identity record found for presented assertion'],
+    messages: ['No matching federated identity record found for presented assertion. Assertion Issuer'],
     title: 'no matching federated identity record',
-    cause: 'Entra treated the assertion as a federated credential: iss is not the client ID, so it looked for a federated identity credential.',
-    fix: 'for certificate credentials make iss the Application (client) ID; for workload identity fix the federated credential\'s issuer/subject/audience',
+    cause:
+      'Entra treated the assertion as a federated token (its iss is not the client ID) and no federated identity credential of the app matches its issuer, subject and audience together; ' +
+      'also answered for a few minutes after a federated credential is added, until it has propagated.',
+    fix:
+      'federated token: add a federated credential to the app with exactly the token\'s issuer (the cluster\'s OIDC issuer URL), subject (system:serviceaccount:<namespace>:<service account>) and audience api://AzureADTokenExchange, then retry after a few minutes; ' +
+      'certificate credential: make iss the Application (client) ID',
     claim: 'iss',
   },
   7000214: {
@@ -197,16 +220,43 @@ export const AADSTS_CATALOGUE: Readonly<Record<number, IdpErrorExplanation>> = {
     fix: 'look at the inner AADSTS code',
   },
   700211: {
+    messages: ['No matching federated identity record found for presented assertion issuer'],
     title: 'no matching federated identity record for the issuer',
-    cause: 'the assertion was treated as a federated (workload identity) credential and no federated credential has its iss.',
-    fix: 'for certificate credentials make iss the Application (client) ID; for workload identity add or fix the federated credential (issuer match is case-sensitive)',
+    cause: 'the token was treated as a federated (workload identity) token and no federated credential of the app has its iss: compared exactly (case, a trailing slash, white space all count).',
+    fix:
+      'set the federated credential\'s issuer to the token\'s iss exactly: the cluster\'s OIDC issuer URL (AKS: az aks show --query oidcIssuerProfile.issuerUrl, with its trailing slash); ' +
+      'certificate credential: make iss the Application (client) ID',
     claim: 'iss',
   },
+  700212: {
+    messages: ['No matching federated identity record found for presented assertion audience'],
+    title: 'no matching federated identity record for the audience',
+    cause: 'the federated token\'s aud is not the audience of the app\'s federated credential (api://AzureADTokenExchange unless changed); a token for another audience (the default service-account token is for the API server) is refused.',
+    fix: 'project the token with audience api://AzureADTokenExchange (serviceAccountToken volume) and keep that value as the federated credential\'s one audience',
+    claim: 'aud',
+  },
   700213: {
+    messages: ['No matching federated identity record found for presented assertion subject'],
     title: 'no matching federated identity record for the subject',
-    cause: 'a federated credential exists for the issuer, but not for this sub (matching is case-sensitive).',
-    fix: 'for certificate credentials make sub the Application (client) ID; for workload identity fix the federated credential\'s subject',
+    cause: 'a federated credential exists for the issuer, but not for this sub (matched exactly and case-sensitively).',
+    fix:
+      'set the federated credential\'s subject to the token\'s sub exactly: system:serviceaccount:<namespace>:<service account> for a Kubernetes service account; ' +
+      'certificate credential: make sub the Application (client) ID',
     claim: 'sub',
+  },
+  7000272: {
+    messages: ['used to sign the federated credential could not be found in the metadata of identity provider'],
+    title: 'federated token signed with a key the issuer does not publish',
+    cause: 'the token\'s kid is not among the keys Entra fetched from the issuer\'s jwks_uri: the issuer rotated its signing key and publishes a stale JWKS, or the token comes from another issuer.',
+    fix: 'make the issuer publish its current signing keys at {iss}/.well-known/openid-configuration (jwks_uri); AKS and EKS do this themselves',
+    claim: 'kid',
+  },
+  501661: {
+    messages: ['Request to External OIDC endpoint failed'],
+    title: 'Entra could not fetch the issuer\'s OIDC metadata',
+    cause: 'to check a federated token Entra fetches {iss}/.well-known/openid-configuration and its jwks_uri over the internet; the issuer is private, down, or serves them elsewhere.',
+    fix: 'serve the issuer\'s discovery document and JWKS publicly over https (a private cluster needs a public OIDC issuer, e.g. AKS --enable-oidc-issuer)',
+    claim: 'iss',
   },
   7000277: {
     title: 'certificate outside its validity window',
@@ -249,24 +299,34 @@ export interface OAuthErrorExplanation extends IdpErrorExplanation {
 export const OAUTH_ERROR_CATALOGUE: Readonly<Record<string, OAuthErrorExplanation>> = {
   invalid_client: {
     title: 'client authentication failed',
-    cause: 'the IdP did not accept the client assertion: unknown client, key not registered for the client, aud not accepted, expired or replayed assertion, or a disallowed alg.',
-    fix: 'check that the client exists, that its registered key (JWKS or certificate) is the one the broker signs with, and that aud follows the IdP\'s rule (see the credential\'s preset)',
+    cause:
+      'the IdP did not accept how the client authenticated: unknown client; with a certificate, a key not registered for the client, aud not accepted, an expired or replayed assertion, or a disallowed alg; ' +
+      'with a client secret, a wrong or expired secret, or a method (basic / post) the client is not registered for.',
+    fix:
+      'check that the client exists; certificate: that its registered key (JWKS or certificate) is the one the broker signs with and aud follows the IdP\'s rule (see the credential\'s preset); ' +
+      'client secret: that the secret file holds the current secret value, alone on one line',
     perIdp: {
       entra: {
-        cause: 'Entra says why in error_codes and as an AADSTS number in error_description (700027 certificate not registered, 700023 aud, 700024 time window, 700021 iss or client_id, 700016 application not in the tenant).',
+        cause: 'Entra says why in error_codes and as an AADSTS number in error_description (700027 certificate not registered, 700023 aud, 700024 time window, 700021 iss or client_id, 700016 application not in the tenant, 7000215 wrong secret, 7000222 expired secret, 70021/700211/700212/700213 no matching federated credential).',
         fix: 'paste the whole answer (the JSON body, or error_description with its AADSTS number) to have that code explained',
       },
       keycloak: {
-        cause: 'Keycloak hides the reason ("Invalid client or Invalid client credentials"); its server log has it as the reason of a CLIENT_LOGIN_ERROR event, e.g. "Invalid token audience" or "Token reuse detected".',
-        fix: 'find the CLIENT_LOGIN_ERROR event of this request in the Keycloak log and paste its reason',
+        cause:
+          'Keycloak hides the reason ("Invalid client or Invalid client credentials"); its server log has it as the reason of a CLIENT_LOGIN_ERROR event, e.g. "Invalid token audience" or "Token reuse detected" for an assertion, ' +
+          'error=invalid_client_credentials for a wrong secret (older versions: unauthorized_client "Invalid client secret").',
+        fix: 'find the CLIENT_LOGIN_ERROR event of this request in the Keycloak log and paste its reason; for a secret, compare the file with the client\'s Credentials tab (Client Secret), regenerated there if unsure',
       },
       okta: {
-        cause: 'Okta wants aud = the full token URL called (https://{org}/oauth2/v1/token), iss = sub = client_id, exp at most 1 h ahead, and the public key registered on the service app; error_description says which failed.',
-        fix: 'set aud to exactly the token URL you POST to, register the broker\'s public key on the app, and paste the error_description',
+        cause:
+          'Okta wants aud = the full token URL called (https://{org}/oauth2/v1/token), iss = sub = client_id, exp at most 1 h ahead, and the public key registered on the service app; error_description says which failed. ' +
+          'A wrong secret reads "The client secret supplied for a confidential client is invalid."',
+        fix: 'set aud to exactly the token URL you POST to, register the broker\'s public key on the app, and paste the error_description; for a secret, copy the app\'s current Client Secret into the file',
       },
       auth0: {
-        cause: 'Auth0 wants aud = the tenant URL or custom domain with a trailing slash (https://{tenant}.auth0.com/), a lifetime of at most 5 minutes, a unique jti and an alg that matches the registered credential; Private Key JWT is an Enterprise-plan feature.',
-        fix: 'set aud to the tenant URL with its trailing slash, keep assertions short (the auth0 preset signs for 60 s) and register the broker\'s public key as the application\'s credential',
+        cause:
+          'Auth0 wants aud = the tenant URL or custom domain with a trailing slash (https://{tenant}.auth0.com/), a lifetime of at most 5 minutes, a unique jti and an alg that matches the registered credential; Private Key JWT is an Enterprise-plan feature. ' +
+          'A wrong client id or secret comes back as access_denied "Unauthorized" (401), not invalid_client.',
+        fix: 'set aud to the tenant URL with its trailing slash, keep assertions short (the auth0 preset signs for 60 s) and register the broker\'s public key as the application\'s credential; for a secret, copy the application\'s Client Secret (Settings) into the file',
       },
     },
   },
@@ -388,7 +448,10 @@ const KEYCLOAK_ENTRIES: TextPatternEntry[] = [
   { idp: 'keycloak', code: 'Unable to load public key', messages: ['Unable to load public key'], title: 'no key for the assertion', cause: 'the client has no certificate / JWKS configured, the JWKS URL is unreachable, or no key has the assertion\'s kid (a rotated key with an unchanged kid is not refetched, keycloak#14263).', fix: 'import the broker\'s certificate on the client (Keys tab) or fix the JWKS URL; send the kid registered there', claim: 'kid' },
   { idp: 'keycloak', code: 'client_id parameter does not match sub claim', messages: ['client_id parameter does not match sub claim', 'client_id parameter does not match authenticated client'], title: 'client_id differs from sub', cause: 'the client_id form field is not the assertion\'s sub.', fix: 'send the same client id in client_id, iss and sub', claim: 'sub' },
   { idp: 'keycloak', code: 'Token sub claim is required', messages: ['Token sub claim is required'], title: 'sub missing', cause: 'Keycloak finds the client by sub.', fix: 'set sub (and iss) to the client id', claim: 'sub' },
-  { idp: 'keycloak', code: 'Invalid client or Invalid client credentials', messages: ['Invalid client or Invalid client credentials'], title: 'client authentication failed (reason hidden)', cause: 'Keycloak does not say why in its answer; the reason is in the server log (event CLIENT_LOGIN_ERROR).', fix: 'find the CLIENT_LOGIN_ERROR event of this request in the Keycloak log and paste its reason here' },
+  { idp: 'keycloak', code: 'Invalid client or Invalid client credentials', messages: ['Invalid client or Invalid client credentials'], title: 'client authentication failed (reason hidden)', cause: 'Keycloak does not say why in its answer; the reason is in the server log (event CLIENT_LOGIN_ERROR). With a client secret it is usually a wrong secret (error=invalid_client_credentials).', fix: 'find the CLIENT_LOGIN_ERROR event of this request in the Keycloak log and paste its reason here; for a secret, compare the file with the client\'s Credentials tab (Client Secret)' },
+  // Keycloak before the wording above (unauthorized_client "Invalid client secret").
+  // Matched on its own: Entra's "Invalid client secret provided" (AADSTS7000215) starts with the same words.
+  { idp: 'keycloak', code: 'Invalid client secret', match: /\bInvalid client secret\b(?!\s+(?:is\s+)?provided)/i, title: 'wrong client secret', cause: 'the secret sent is not the client\'s current secret (regenerated in the admin console, or from another client or realm).', fix: 'copy the Client Secret from the client\'s Credentials tab into the secret file, alone on one line', claim: 'client_secret' },
 ];
 
 /**
@@ -396,6 +459,8 @@ const KEYCLOAK_ENTRIES: TextPatternEntry[] = [
  * E0000004's summary ("Authentication failed") is left out of `messages`: other IdPs use the same words.
  */
 const OKTA_ENTRIES: TextPatternEntry[] = [
+  // Okta's token endpoint for a wrong secret (as commonly reported; okta-developer-docs examples).
+  { idp: 'okta', code: 'invalid_client (secret)', messages: ['The client secret supplied for a confidential client is invalid'], title: 'wrong client secret', cause: 'the secret sent is not a current secret of this Okta app (rotated, or another app\'s).', fix: 'copy an active Client Secret from the app\'s General tab (Client Credentials) into the secret file, alone on one line; with two active secrets during a rotation, either works', claim: 'client_secret' },
   // Okta's token endpoint, as reported in okta/okta-sdk-dotnet#600.
   { idp: 'okta', code: 'invalid_client (audience)', messages: ['audience claim for client_assertion must be the endpoint invoked'], title: 'audience is not the token endpoint', cause: 'Okta wants aud = the full URL of the token endpoint called, e.g. https://{org}/oauth2/v1/token (not the issuer, not another authorization server).', fix: 'set aud to exactly the token URL you POST to', claim: 'aud' },
   { idp: 'okta', code: 'E0000011', match: /\bE0000011\b/, messages: ['Invalid token provided'], title: 'invalid token provided', cause: 'the access token sent to the Okta API is missing, expired, or for another org / authorization server.', fix: 'get a fresh token from the org authorization server (https://{org}/oauth2/v1/token) for Okta APIs' },
@@ -409,6 +474,8 @@ const OKTA_ENTRIES: TextPatternEntry[] = [
 
 /** Auth0 token-endpoint messages (error / error_description) as commonly reported. */
 const AUTH0_ENTRIES: TextPatternEntry[] = [
+  // Auth0 answers a wrong client id or secret with 401 access_denied "Unauthorized" (auth0/laravel-auth0#42: "the only reason of this error").
+  { idp: 'auth0', code: 'access_denied (Unauthorized)', match: /"error"\s*:\s*"access_denied"\s*,\s*"error_description"\s*:\s*"Unauthorized"/, title: 'wrong client id or secret', cause: 'Auth0 answers a client id or secret it does not accept with access_denied "Unauthorized" (401); the tenant logs show a "Failed Exchange" event.', fix: 'copy the application\'s Client ID and Client Secret (Applications → the application → Settings) into the credential and its secret file; check the tenant logs for the failed exchange', claim: 'client_secret' },
   { idp: 'auth0', code: 'unauthorized_client (grant type)', messages: ["Grant type 'client_credentials' not allowed for the client"], title: 'client credentials grant not enabled', cause: 'the application may not use the client_credentials grant.', fix: 'enable "Client Credentials" under the application\'s Advanced Settings → Grant Types (a Machine to Machine application has it)' },
   { idp: 'auth0', code: 'access_denied (service not enabled)', messages: ['Service not enabled within domain'], title: 'audience is not an API of this tenant', cause: 'the audience form parameter names no API registered in this Auth0 tenant.', fix: 'set tokenParams.audience to the API Identifier shown under Applications → APIs' },
   { idp: 'auth0', code: 'access_denied (no client grant)', messages: ['Client is not authorized to access', 'client-grant'], title: 'application not authorised for the API', cause: 'there is no client grant between this application and the API named in audience.', fix: 'authorise the application on the API (APIs → Machine to Machine Applications) and grant the scopes' },

@@ -59,17 +59,6 @@ export class UnknownCredential extends BrokerError {
   }
 }
 
-/** Request-level failures a request body cannot be accepted as it is (statuses of their own, code invalid_request). */
-export class RequestTooLarge extends InvalidRequest {
-  override readonly status = 413;
-  override readonly title = 'Request body too large';
-}
-
-export class UnsupportedMediaType extends InvalidRequest {
-  override readonly status = 415;
-  override readonly title = 'Unsupported media type';
-}
-
 export interface FieldProblem {
   field: string;
   message: string;
@@ -78,23 +67,6 @@ export interface FieldProblem {
 export class InvalidFields extends InvalidRequest {
   constructor(readonly fields: FieldProblem[]) {
     super(fields.map((f) => (f.field ? `${f.field}: ${f.message}` : f.message)).join('; '), fields[0]?.field);
-  }
-}
-
-/** No such route. The contract has no code of its own for it: it is a request the broker cannot serve. */
-export class NotFound extends InvalidRequest {
-  override readonly status = 404;
-  override readonly title = 'Not found';
-}
-
-export class MethodNotAllowed extends InvalidRequest {
-  override readonly status = 405;
-  override readonly title = 'Method not allowed';
-  constructor(
-    message: string,
-    readonly allow: string[],
-  ) {
-    super(message);
   }
 }
 
@@ -142,7 +114,7 @@ export class IdpRejected extends BrokerError {
 export class IdpUnavailable extends BrokerError {
   readonly code = 'idp_unavailable';
   readonly status = 503;
-  readonly title = 'The identity provider is unavailable';
+  readonly title: string = 'The identity provider is unavailable';
   /** The IdP itself said when to come back (Retry-After, or a 429): no retry before then. */
   readonly retryAfterFromIdp: boolean;
   constructor(
@@ -152,6 +124,19 @@ export class IdpUnavailable extends BrokerError {
   ) {
     super(message, options);
     this.retryAfterFromIdp = options?.fromIdp ?? false;
+  }
+}
+
+/**
+ * The broker has nothing it may send to authenticate the client: a secret or token file that cannot
+ * be read, a federated token that has expired. No request goes to the IdP; the caller is told which
+ * file and why (file paths and expiry times are not secrets), and may retry after Retry-After, by
+ * when a rewritten file (a kubelet refresh, a Secret update) is likely.
+ */
+export class CredentialUnavailable extends IdpUnavailable {
+  override readonly title = 'The credential cannot authenticate right now';
+  constructor(message: string, retryAfterSeconds = 10, options?: { cause?: unknown }) {
+    super(message, retryAfterSeconds, options);
   }
 }
 
@@ -177,20 +162,5 @@ export interface ConfigProblem {
 export class ConfigError extends Error {
   constructor(readonly problems: ConfigProblem[]) {
     super(`configuration is invalid:\n${problems.map((p) => `  ${p.path || '(root)'}: ${p.message}`).join('\n')}`);
-  }
-}
-
-/** A port that cannot be opened at startup (in use, an address this host does not have, privileged). Startup only. */
-export class ListenError extends Error {
-  constructor(
-    /** host:port, e.g. 127.0.0.1:8080 or [::1]:8080. */
-    readonly address: string,
-    /** e.g. 'address already in use (EADDRINUSE)'. */
-    readonly reason: string,
-    /** What the port is for when it is not the API port, e.g. 'for metrics (metrics.port)'. */
-    purpose?: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`cannot listen on ${address}${purpose ? ` ${purpose}` : ''}: ${reason}`, options);
   }
 }

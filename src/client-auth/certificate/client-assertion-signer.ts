@@ -2,8 +2,8 @@
 // header and claims each IdP expects (docs/design.md §6.1, §10, §13).
 import { randomUUID } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { AUTH0_ASSERTION_LIFETIME_SECONDS, DEFAULT_ASSERTION_LIFETIME_SECONDS, type AssertionConfig, type OidcPreset, type SigningAlgorithm } from '../config/schema.ts';
-import type { Clock } from '../core/clock.ts';
+import type { AssertionConfig, SigningAlgorithm } from './certificate-schema.ts';
+import type { Clock } from '../../kernel/clock.ts';
 import type { KeyType, LoadedCertificate } from './certificate.ts';
 import type { CertificateSource } from './certificate-source.ts';
 
@@ -37,21 +37,29 @@ export interface AssertionClaims {
 }
 
 /**
- * Defaults per IdP: Entra documents PS256 + x5t#S256 (what MSAL sends since 2024) and keeps
- * RS256 + x5t (SHA-1) as the fallback (docs/design.md §10.1, §10.9); generic OIDC servers expect RS256 or ES256.
- * Throws with a message naming the field when the algorithm does not fit the key.
+ * What an IdP kind expects of an assertion when the credential does not say (src/idps/*: Entra
+ * documents PS256 + x5t#S256 and keeps RS256 + x5t as the fallback, docs/design.md §10.1; generic
+ * OIDC servers expect RS256 or ES256; Auth0 refuses assertions living over 5 minutes).
  */
-export function resolveAssertionProfile(provider: 'entra' | 'oidc', config: AssertionConfig, keyType: KeyType, preset?: OidcPreset): AssertionProfile {
-  const algorithm: SigningAlgorithm = config.algorithm ?? (keyType === 'ec' ? 'ES256' : provider === 'entra' ? 'PS256' : 'RS256');
+export interface AssertionDefaults {
+  /** The algorithm for an RSA key when none is configured. */
+  rsaAlgorithm: SigningAlgorithm;
+  /** The thumbprint header for an algorithm when none is configured. */
+  thumbprintFor(algorithm: SigningAlgorithm): ThumbprintHeader;
+  lifetimeSeconds: number;
+}
+
+/** Throws with a message naming the field when the algorithm does not fit the key. */
+export function resolveAssertionProfile(config: AssertionConfig, keyType: KeyType, defaults: AssertionDefaults): AssertionProfile {
+  const algorithm: SigningAlgorithm = config.algorithm ?? (keyType === 'ec' ? 'ES256' : defaults.rsaAlgorithm);
   if (keyType === 'ec' && algorithm !== 'ES256') {
     throw new Error(`algorithm ${algorithm} needs an RSA key, but the certificate has an EC key: use ES256`);
   }
   if (keyType === 'rsa' && algorithm === 'ES256') {
     throw new Error('algorithm ES256 needs an EC P-256 key, but the certificate has an RSA key: use PS256 or RS256');
   }
-  const thumbprint: ThumbprintHeader = config.thumbprint ?? (provider === 'entra' && algorithm === 'RS256' ? 'x5t' : 'x5t#S256');
-  const lifetimeSeconds = config.lifetimeSeconds ?? (preset === 'auth0' ? AUTH0_ASSERTION_LIFETIME_SECONDS : DEFAULT_ASSERTION_LIFETIME_SECONDS);
-  return { algorithm, thumbprint, sendX5c: config.sendX5c, kid: config.kid, lifetimeSeconds };
+  const thumbprint: ThumbprintHeader = config.thumbprint ?? defaults.thumbprintFor(algorithm);
+  return { algorithm, thumbprint, sendX5c: config.sendX5c, kid: config.kid, lifetimeSeconds: config.lifetimeSeconds ?? defaults.lifetimeSeconds };
 }
 
 export class ClientAssertionSigner {

@@ -1,7 +1,7 @@
 // Translates a token endpoint's answer into the broker's errors: RFC 6749 §5.2 error bodies plus
 // Entra's error_codes / trace_id / correlation_id.
-import { IdpRejected, IdpUnavailable, type IdpErrorDetails } from '../core/errors.ts';
-import { explainAadsts, explainOAuthError } from '../diagnostics/idp-error-catalogue.ts';
+import { IdpRejected, IdpUnavailable, type IdpErrorDetails } from '../kernel/errors.ts';
+import { explainAadsts, explainOAuthError } from './idp-error-catalogue.ts';
 import { scrubSecrets } from './scrub-secrets.ts';
 
 /** When the IdP gives no Retry-After on a 5xx / 429, callers are told to come back after this. */
@@ -19,12 +19,14 @@ export function parseRetryAfter(value: string | null | undefined, nowMs: number 
 }
 
 /** Every string from an IdP error body is scrubbed here, where it enters: an IdP that echoes the request may quote the client assertion. */
-function asString(v: unknown): string | undefined {
-  return typeof v === 'string' && v.length > 0 ? scrubSecrets(v.slice(0, 4000)).slice(0, 2000) : undefined;
+function scrubbedString(v: unknown, known: readonly string[]): string | undefined {
+  return typeof v === 'string' && v.length > 0 ? scrubSecrets(v.slice(0, 4000), known).slice(0, 2000) : undefined;
 }
 
-export function parseIdpErrorBody(body: unknown, httpStatus: number): IdpErrorDetails {
+/** `redactions`: values of the credential's own that must not come back (an IdP that echoes a client secret). */
+export function parseIdpErrorBody(body: unknown, httpStatus: number, redactions: readonly string[] = []): IdpErrorDetails {
   const b = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+  const asString = (v: unknown) => scrubbedString(v, redactions);
   const codes = Array.isArray(b.error_codes) ? b.error_codes.filter((c): c is number => Number.isInteger(c)) : [];
   // Older Entra answers only name the code inside the description ("AADSTS700023: ...").
   if (codes.length === 0) {
@@ -47,8 +49,9 @@ export function translateErrorResponse(
   body: unknown,
   retryAfterHeader: string | null | undefined,
   idpName: string,
+  redactions: readonly string[] = [],
 ): IdpRejected | IdpUnavailable {
-  const details = parseIdpErrorBody(body, httpStatus);
+  const details = parseIdpErrorBody(body, httpStatus, redactions);
   if (httpStatus >= 500 || httpStatus === 429) {
     const given = parseRetryAfter(retryAfterHeader);
     return new IdpUnavailable(`${idpName} answered HTTP ${httpStatus}${details.errorCodes ? ` (AADSTS${details.errorCodes[0]})` : ''}`, given ?? DEFAULT_RETRY_AFTER_SECONDS, {
