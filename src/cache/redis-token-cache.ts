@@ -79,6 +79,9 @@ export class RedisTokenCache implements TokenCache, SharedCounter {
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly recoveredListeners: (() => void)[] = [];
   private readonly usableWaiters = new Set<() => void>();
+  /** The subscriber has subscribed at least once: from then on this replica hears result notifications. */
+  private subscribed = false;
+  private readonly subscribedWaiters = new Set<() => void>();
   /** connecting: never usable yet; unusable: an episode the operator was warned about. */
   private state: 'connecting' | 'ok' | 'unusable' = 'connecting';
   private trouble?: { reason: RedisTrouble; error: string };
@@ -106,7 +109,10 @@ export class RedisTokenCache implements TokenCache, SharedCounter {
     // SUBSCRIBE promise unhandled, and a connection lost in that moment would be an unhandled rejection.
     this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: false });
     this.subscriber.on('ready', () => {
-      this.subscriber.subscribe(this.channel).catch(() => undefined);
+      this.subscriber.subscribe(this.channel).then(() => {
+        this.subscribed = true;
+        for (const done of [...this.subscribedWaiters]) done();
+      }, () => undefined);
     });
     this.subscriber.on('message', (_channel: string, key: string) => this.wake(key));
     this.subscriber.on('error', () => undefined);
@@ -138,20 +144,28 @@ export class RedisTokenCache implements TokenCache, SharedCounter {
   }
 
   /** Resolves once Redis is usable, or rejects after timeoutMs (startup and tests). */
+  /** Resolves once Redis is usable and this replica hears result notifications (its subscription is in place). */
   async ready(timeoutMs = 5000): Promise<void> {
-    if (this.state === 'ok') return;
-    await new Promise<void>((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.usableWaiters.delete(done);
-        reject(new CacheUnavailable(`redis not usable within ${timeoutMs} ms: ${this.trouble?.error ?? (this.lastError || 'not connected')}`));
-      }, timeoutMs);
-      this.usableWaiters.add(done);
-    });
+    const deadline = Date.now() + timeoutMs;
+    const waitFor = (isDone: () => boolean, waiters: Set<() => void>, what: () => string) =>
+      isDone()
+        ? Promise.resolve()
+        : new Promise<void>((resolve, reject) => {
+            const done = () => {
+              clearTimeout(timer);
+              waiters.delete(done);
+              resolve();
+            };
+            const timer = setTimeout(() => {
+              waiters.delete(done);
+              reject(new CacheUnavailable(what()));
+            }, Math.max(0, deadline - Date.now()));
+            waiters.add(done);
+          });
+    await waitFor(() => this.state === 'ok', this.usableWaiters, () => `redis not usable within ${timeoutMs} ms: ${this.trouble?.error ?? (this.lastError || 'not connected')}`);
+    await waitFor(() => this.subscribed, this.subscribedWaiters, () => `redis notifications not subscribed within ${timeoutMs} ms`);
   }
+
 
   private markUsable(): void {
     if (this.state === 'ok' || this.closed) return;

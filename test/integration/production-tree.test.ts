@@ -7,18 +7,48 @@
 // tree it cannot write, as in the image (USER 1000, code owned by root).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { startSandboxIdp, type SandboxIdp } from '../../src/sandbox/sandbox-idp.ts';
 import { createThrowawayCertificate } from '../../src/sandbox/throwaway-certificate.ts';
 import { sha256Hex } from '../helpers/credential-files.ts';
 
-const run = promisify(execFile);
+/**
+ * Runs a command to completion, or fails after `timeoutMs` (a bound that only stops a hung step),
+ * killing its whole process group: npm's children would otherwise keep the pipes open and the
+ * test waiting after npm itself was killed.
+ */
+function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number; timeout?: number } = {}): Promise<{ stdout: string; stderr: string }> {
+  const { timeout = 120_000, ...spawnOptions } = options;
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...spawnOptions, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c) => (stdout += c));
+    child.stderr!.on('data', (c) => (stderr += c));
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      reject(new Error(`${command} ${args.join(' ')} did not finish within ${timeout} ms\n${stdout}\n${stderr}`));
+    }, timeout);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve({ stdout, stderr });
+      else reject(Object.assign(new Error(`${command} ${args.join(' ')} exited with ${code ?? signal}\n${stderr}`), { code, stdout, stderr }));
+    });
+  });
+}
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CALLER_KEY = 'production-tree-caller-key';
 const asImageUser = process.getuid?.() === 0 ? { uid: 1000, gid: 1000 } : {};
@@ -130,14 +160,16 @@ describe('production tree (the image without Docker)', () => {
         child.once('exit', (code) => reject(new Error(`node dist/main.js exited with ${code}:\n${out}\n${err}`)));
       });
 
-      assert.equal((await fetch(`${url}/livez`)).status, 200);
-      const ready = await fetch(`${url}/readyz`);
+      // Every call bounded: a broker that stops answering fails the test instead of hanging it.
+      assert.equal((await fetch(`${url}/livez`, { signal: AbortSignal.timeout(30_000) })).status, 200);
+      const ready = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(30_000) });
       assert.equal(ready.status, 200, await ready.clone().text());
       const request = () =>
         fetch(`${url}/v1/token`, {
           method: 'POST',
           headers: { authorization: `Bearer ${CALLER_KEY}`, 'content-type': 'application/json' },
           body: JSON.stringify({ credential: 'sandbox' }),
+          signal: AbortSignal.timeout(30_000),
         });
       const first = await request();
       const body = (await first.json()) as Record<string, unknown>;
