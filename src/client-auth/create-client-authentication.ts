@@ -41,7 +41,7 @@ export interface ClientAuthProblem {
   message: string;
 }
 
-export function clientAuthKindOf(spec: ClientAuthSpec): ClientAuthenticationKind | undefined {
+function clientAuthKindOf(spec: ClientAuthSpec): ClientAuthenticationKind | undefined {
   const kinds = clientAuthenticationKinds(spec as Record<string, unknown>);
   return kinds.length === 1 ? kinds[0] : undefined;
 }

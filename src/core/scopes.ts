@@ -8,11 +8,6 @@ export function configuredScopes(runtime: CredentialRuntime): string[] {
   return runtime.config.scopes.map((s) => runtime.idp.normaliseScope(s));
 }
 
-/** A requested scope as the credential's IdP takes it (not checked against the allowed ones). */
-export function normaliseRequestedScope(runtime: CredentialRuntime, scope: string): string {
-  return runtime.idp.normaliseScope(scope);
-}
-
 /**
  * The normalised scope for a request naming a scope, a resource (Entra: resource/.default) or
  * neither (the credential's first scope). Throws InvalidRequest or Forbidden naming the problem.

@@ -17,7 +17,8 @@ import { audienceList, issuerOf, tokenEndpointOf, type CredentialTarget } from '
 import { lintAssertion, verdictOf, type LintResult } from './assertion-linter.ts';
 import { certificateFacts, type CertificateFacts } from './certificate-facts.ts';
 import { clientAuthFindings, effectiveSecretMethod } from './client-auth-findings.ts';
-import { explainIdpError, scrubJws, type ErrorExplainResult } from './error-explainer.ts';
+import { explainIdpError, type ErrorExplainResult } from './error-explainer.ts';
+import { scrubSecrets } from '../idps/scrub-secrets.ts';
 import { decodeTokenClaims, tokenFindings } from './token-claims.ts';
 
 /** Discovery for the credential view gets this long; the view is still shown when it fails. */
@@ -238,7 +239,7 @@ export class DiagnosticService {
         log.warn({ credentialId: id, scope, outcome: 'rejected', idpError: err.idpError, durationMs: elapsed() }, 'diagnostic probe');
         const idp = {
           error: err.idp.error,
-          error_description: err.idp.errorDescription ? scrubJws(err.idp.errorDescription) : undefined,
+          error_description: err.idp.errorDescription ? scrubSecrets(err.idp.errorDescription) : undefined,
           error_codes: err.idp.errorCodes,
           trace_id: err.idp.traceId,
           correlation_id: err.idp.correlationId,
@@ -256,7 +257,7 @@ export class DiagnosticService {
           idp,
           explanation,
           findings: [
-            { id: 'probe.rejected', severity: 'error', message: scrubJws(err.message), idp_error: err.idpError, fix: explanation.fix ?? err.hint },
+            { id: 'probe.rejected', severity: 'error', message: scrubSecrets(err.message), idp_error: err.idpError, fix: explanation.fix ?? err.hint },
             ...own,
             ...this.materialInUse(runtime),
           ],

@@ -56,11 +56,8 @@ const MAX_ECHO = 2000;
 /** AADSTS70002 only wraps the real reason; it goes last. */
 const WRAPPER_CODES = new Set([70002]);
 
-/** Removes anything shaped like a JWS, a token or a secret from text we echo, in case one was pasted along. */
-export const scrubJws = scrubSecrets;
-
 function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v.trim() !== '' ? scrubJws(v.trim()).slice(0, MAX_ECHO) : undefined;
+  return typeof v === 'string' && v.trim() !== '' ? scrubSecrets(v.trim()).slice(0, MAX_ECHO) : undefined;
 }
 
 /** The first JSON object in the text (the whole text, or a body inside a log line). */

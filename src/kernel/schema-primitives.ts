@@ -2,7 +2,7 @@
 import { z } from 'zod';
 
 /** Credential and caller ids: short, URL- and label-safe. */
-export const RESOURCE_ID = /^[a-z0-9][a-z0-9\-_.]{0,63}$/;
+const RESOURCE_ID = /^[a-z0-9][a-z0-9\-_.]{0,63}$/;
 export const resourceId = z.string().regex(RESOURCE_ID, 'must match [a-z0-9][a-z0-9-_.]{0,63}');
 
 export const httpUrl = z

@@ -3,7 +3,7 @@
 // one, so a wrong method or an unknown path is answered without parsing it.
 import type { Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
-import { configuredScopes, normaliseRequestedScope } from '../../core/scopes.ts';
+import { configuredScopes } from '../../core/scopes.ts';
 import { InvalidRequest } from '../../kernel/errors.ts';
 import { UnsupportedMediaType } from '../http-errors.ts';
 import type { TokenService } from '../../core/token-service.ts';
@@ -90,7 +90,7 @@ export function diagnosticsRoutes(deps: { diagnostics: DiagnosticService; tokenS
     // A probe asks only for scopes the credential is configured with: no arbitrary exchanges.
     let scope = allowed[0] ?? '';
     if (body.scope !== undefined) {
-      const wanted = normaliseRequestedScope(runtime, body.scope);
+      const wanted = runtime.idp.normaliseScope(body.scope);
       if (!allowed.includes(wanted)) {
         throw new InvalidRequest(`scope '${wanted}' is not configured for credential '${id}' (configured: ${allowed.join(', ') || 'none'})`, 'scope');
       }
