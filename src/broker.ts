@@ -5,10 +5,7 @@ import { createApp, createMetricsApp } from './app.ts';
 import { BrokerMetrics } from './observability/metrics.ts';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CacheCipher } from './cache/cache-cipher.ts';
-import { MemoryTokenCache } from './cache/memory-token-cache.ts';
-import { RedisTokenCache, describeRedisUrl } from './cache/redis-token-cache.ts';
-import type { TokenCache } from './cache/token-cache.ts';
+import { createSharedStore } from './cache/create-shared-store.ts';
 import type { LoadedConfig } from './config/load.ts';
 import { CallerJwtVerifier } from './callers/caller-jwt-verifier.ts';
 import { JwksKeySet } from './callers/jwks-key-set.ts';
@@ -32,20 +29,6 @@ export interface Broker {
   /** Stops accepting, lets in-flight requests and refreshes finish, closes the cache. */
   close(): Promise<void>;
   metrics: BrokerMetrics;
-}
-
-function createCache(loaded: LoadedConfig, clock: Clock, logger: Logger): TokenCache {
-  const { cache } = loaded.config;
-  if (!cache.redisUrl) return new MemoryTokenCache(clock);
-  logger.info({ redis: describeRedisUrl(cache.redisUrl), encrypted: !!cache.encryptionKeyFile }, 'using the shared Redis cache');
-  return new RedisTokenCache({
-    url: cache.redisUrl,
-    keyPrefix: cache.keyPrefix,
-    clock,
-    logger: componentLogger(logger, 'redis'),
-    cipher: cache.encryptionKeyFile ? CacheCipher.fromKeyFile(resolve(loaded.baseDir, cache.encryptionKeyFile)) : undefined,
-    tlsCa: cache.tlsCaFile ? readFileSync(resolve(loaded.baseDir, cache.tlsCaFile)) : undefined,
-  });
 }
 
 export interface BuildOptions {
@@ -72,7 +55,7 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
     const idp = idpKindOf(credential);
     credentials.set(credential.id, { config: credential, idp, auth, provider: idp.createProvider(credential, auth, componentLogger(logger, 'providers')) });
   }
-  const cache = createCache(loaded, clock, logger);
+  const store = createSharedStore(config.cache, loaded.baseDir, clock, componentLogger(logger, 'redis'));
   const metrics: BrokerMetrics = new BrokerMetrics({
     certificateNotAfter: () => [...credentials.values()].filter((r) => r.auth.kind === 'certificate').map((r) => ({ credentialId: r.config.id, notAfterMs: r.auth.expiresAt()! })),
     // The secret kind reports its file's age in status(); a federated token counts only while its file holds one.
@@ -87,9 +70,12 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
         return expiresAtMs !== undefined && r.auth.status(clock.now()).status !== 'unavailable' ? [{ credentialId: r.config.id, expiresAtMs }] : [];
       }),
     tokenRemaining: () => tokenService.tokenRemaining(),
-    redisUp: () => (cache instanceof RedisTokenCache ? (cache.status().state === 'ok' ? 1 : 0) : undefined),
+    redisUp: () => {
+      const status = store.health.status();
+      return status.kind === 'redis' ? (status.state === 'ok' ? 1 : 0) : undefined;
+    },
   });
-  const tokenService: TokenService = new TokenService(credentials, cache, clock, componentLogger(logger, 'token-service'), {
+  const tokenService: TokenService = new TokenService(credentials, store, clock, componentLogger(logger, 'token-service'), {
     refreshAheadRatio: config.cache.refreshAheadRatio,
     keepWarmSeconds: config.cache.keepWarmSeconds,
     tickMs: options.refreshTickMs,
@@ -110,7 +96,7 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
     }),
     componentLogger(logger, 'caller-jwt'),
   );
-  const rateLimiter = new RateLimiter(clock, cache instanceof RedisTokenCache ? cache : undefined);
+  const rateLimiter = new RateLimiter(clock, store.counter);
   rateLimiter.register(callers.callers);
   rateLimiter.start();
   const imds = config.server.imdsSidecar;
@@ -169,7 +155,7 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
       rateLimiter.stop();
       await tokenService.stop();
       for (const runtime of credentials.values()) runtime.auth.stop();
-      await cache.close();
+      await store.close();
     },
   };
 }

@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../kernel/clock.ts';
-import type { CacheLock, CacheStatus, CachedToken, RecordedFailure, TokenCache } from './token-cache.ts';
+import type { CacheLock, CachedToken, RecordedFailure, SharedStore, TokenCache } from './token-cache.ts';
 
 const SWEEP_INTERVAL_MS = 60_000;
 
@@ -93,14 +93,6 @@ export class MemoryTokenCache implements TokenCache {
     return until !== undefined && until > this.clock.now() ? until : undefined;
   }
 
-  status(): CacheStatus {
-    return { kind: 'memory', state: 'ok' };
-  }
-
-  onRecovered(): void {
-    // Never unavailable.
-  }
-
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.tokens.clear();
@@ -114,4 +106,15 @@ export class MemoryTokenCache implements TokenCache {
     for (const [key, entry] of this.locks) if (entry.expiresAt <= now) this.locks.delete(key);
     for (const [key, until] of this.backoffs) if (until <= now) this.backoffs.delete(key);
   }
+}
+
+/** The in-process store: always usable, nothing shared (one replica). */
+export function memoryStore(clock: Clock): SharedStore {
+  const tokens = new MemoryTokenCache(clock);
+  return {
+    tokens,
+    health: { status: () => ({ kind: 'memory', state: 'ok' }), onRecovered: () => undefined },
+    ready: async () => undefined,
+    close: () => tokens.close(),
+  };
 }

@@ -31,15 +31,17 @@ export interface CacheLock {
 
 export interface CacheStatus {
   kind: 'memory' | 'redis';
+  /** For Redis: standalone, cluster or sentinel. */
+  topology?: 'standalone' | 'cluster' | 'sentinel';
   state: 'ok' | 'degraded';
   detail?: string;
 }
 
 /**
- * get/set/delete never return an expired token. The lock, the failure record and the backoff are
- * what make one exchange per cluster: the lock holder exchanges, the others wait for its result
- * (waitForUpdate) or its failure. Every method may throw CacheUnavailable; callers fall back to
- * the in-process level.
+ * What the token path needs of the shared level. get/set/delete never return an expired token. The
+ * lock, the failure record and the backoff are what make one exchange per cluster: the lock holder
+ * exchanges, the others wait for its result (waitForUpdate) or its failure. Every method may throw
+ * CacheUnavailable; callers fall back to the in-process level.
  */
 export interface TokenCache {
   get(key: string): Promise<CachedToken | undefined>;
@@ -57,13 +59,27 @@ export interface TokenCache {
   /** No exchange for this credential on any replica until the given time (the IdP's Retry-After). */
   setBackoff(credentialId: string, untilMs: number): Promise<void>;
   getBackoff(credentialId: string): Promise<number | undefined>;
+}
+
+/** Whether the shared level is usable now (/readyz, metrics), and the moment it comes back. */
+export interface CacheHealth {
   status(): CacheStatus;
   /** Called after the shared level comes back from an outage. */
   onRecovered(listener: () => void): void;
-  close(): Promise<void>;
 }
 
 /** Adds to a counter shared by all replicas and returns its new total (Redis INCRBY with expiry). */
 export interface SharedCounter {
   add(name: string, delta: number, ttlMs: number): Promise<number>;
+}
+
+/** The shared level as the composition root gets it from createSharedStore: one per broker. */
+export interface SharedStore {
+  tokens: TokenCache;
+  health: CacheHealth;
+  /** Counters shared by the replicas (rate limits); absent when there is no shared level beyond this process. */
+  counter?: SharedCounter;
+  /** Resolves once the store is usable and hears notifications; rejects after timeoutMs. */
+  ready(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
 }

@@ -2,6 +2,9 @@
 // bucket per caller; with Redis, each replica also adds what it admitted to a counter per caller and
 // one-second window shared by the cluster every 200 ms, learns the cluster's total from it, and stops
 // admitting the caller for the rest of the window once the cluster has used the caller's budget.
+// Only callers this replica has seen in this window or the one before are synchronised: an idle
+// broker sends Redis nothing for its callers. A caller whose traffic moves to a replica that had not
+// seen it lately is decided by that replica's bucket alone until its first sync, at most one burst.
 // While the counter cannot be written or read, each replica decides on its own bucket alone: what
 // it admitted then is not carried over to be added later, so an outage never turns into a backlog
 // that refuses every request (docs/operations.md, "When Redis misbehaves").
@@ -23,6 +26,8 @@ interface Bucket {
   clusterUsed: number;
   /** Whether the last sync worked; if not, the cluster's total is unknown and the bucket decides alone. */
   clusterKnown: boolean;
+  /** The last window this replica saw a request of the caller in (-1: never). */
+  seenWindow: number;
 }
 
 const WINDOW_MS = 1000;
@@ -38,14 +43,14 @@ export class RateLimiter {
     private readonly shared?: SharedCounter,
   ) {}
 
-  /** Tracks these callers from the start, so a replica learns their cluster usage before it sees them. */
+  /** Tracks these callers from the start (their buckets exist before their first request). */
   register(callers: readonly Caller[]): void {
     const now = this.clock.now();
-    for (const caller of callers) {
-      if (!this.buckets.has(caller.id)) {
-        this.buckets.set(caller.id, { caller, tokens: caller.rateLimit.burst, updatedAt: now, window: Math.floor(now / WINDOW_MS), pending: 0, clusterUsed: 0, clusterKnown: true });
-      }
-    }
+    for (const caller of callers) if (!this.buckets.has(caller.id)) this.buckets.set(caller.id, RateLimiter.newBucket(caller, now));
+  }
+
+  private static newBucket(caller: Caller, now: number): Bucket {
+    return { caller, tokens: caller.rateLimit.burst, updatedAt: now, window: Math.floor(now / WINDOW_MS), pending: 0, clusterUsed: 0, clusterKnown: true, seenWindow: -1 };
   }
 
   start(): void {
@@ -70,8 +75,9 @@ export class RateLimiter {
     const window = Math.floor(now / WINDOW_MS);
     const { requestsPerSecond, burst } = caller.rateLimit;
     let bucket = this.buckets.get(caller.id);
-    if (!bucket) this.buckets.set(caller.id, (bucket = { caller, tokens: burst, updatedAt: now, window, pending: 0, clusterUsed: 0, clusterKnown: true }));
+    if (!bucket) this.buckets.set(caller.id, (bucket = RateLimiter.newBucket(caller, now)));
     RateLimiter.enterWindow(bucket, window);
+    bucket.seenWindow = window;
     if (this.shared && bucket.clusterKnown && bucket.clusterUsed + bucket.pending >= RateLimiter.clusterBudget(caller)) {
       throw new RateLimited(`caller '${caller.id}' is over its rate limit across the cluster`, Math.max(1, Math.ceil(((window + 1) * WINDOW_MS - now) / 1000)));
     }
@@ -98,7 +104,9 @@ export class RateLimiter {
     this.syncing = true;
     try {
       const window = Math.floor(this.clock.now() / WINDOW_MS);
-      await Promise.all([...this.buckets.values()].map((bucket) => this.syncBucket(bucket, window)));
+      // Callers not seen lately have nothing to add, and this replica has nothing to decide for them.
+      const active = [...this.buckets.values()].filter((bucket) => bucket.seenWindow >= window - 1);
+      await Promise.all(active.map((bucket) => this.syncBucket(bucket, window)));
     } finally {
       this.syncing = false;
     }

@@ -68,7 +68,12 @@ function applyEnv(raw: Record<string, unknown>, env: Env, problems: ConfigProble
   if (env.LOG_LEVEL) server.logLevel = env.LOG_LEVEL;
   if (env.REDIS_URL) {
     raw.cache ??= {};
-    if (isRecord(raw.cache)) raw.cache.redisUrl = env.REDIS_URL;
+    if (isRecord(raw.cache)) {
+      // REDIS_URL names a standalone server; beside a cluster or sentinels it would silently win or lose.
+      const other = ['redisCluster', 'redisSentinel'].find((f) => isRecord(raw.cache) && raw.cache[f] !== undefined);
+      if (other) problems.push({ path: 'env.REDIS_URL', message: `sets a standalone Redis, but cache.${other} is configured: unset REDIS_URL or remove cache.${other}` });
+      else raw.cache.redisUrl = env.REDIS_URL;
+    }
   }
 }
 const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
@@ -130,11 +135,19 @@ function checkOtherFiles(raw: Record<string, unknown>, baseDir: string, problems
       }
     }
   });
-  if (typeof cache.tlsCaFile === 'string' && cache.tlsCaFile !== '') {
+  const cacheFiles: [string, unknown][] = [['cache.tlsCaFile', cache.tlsCaFile]];
+  for (const topology of ['redisCluster', 'redisSentinel'] as const) {
+    const section = isRecord(cache[topology]) ? cache[topology] : {};
+    const tls = isRecord(section.tls) ? section.tls : {};
+    cacheFiles.push([`cache.${topology}.passwordFile`, section.passwordFile], [`cache.${topology}.tls.caFile`, tls.caFile]);
+    if (topology === 'redisSentinel') cacheFiles.push([`cache.${topology}.sentinelPasswordFile`, section.sentinelPasswordFile]);
+  }
+  for (const [path, file] of cacheFiles) {
+    if (typeof file !== 'string' || file === '') continue;
     try {
-      readFileSync(resolve(baseDir, cache.tlsCaFile));
+      readFileSync(resolve(baseDir, file));
     } catch {
-      problems.push(fileProblem('cache.tlsCaFile', resolve(baseDir, cache.tlsCaFile)));
+      problems.push(fileProblem(path, resolve(baseDir, file)));
     }
   }
 }

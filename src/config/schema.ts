@@ -6,6 +6,7 @@ import { credentialBaseSchema } from '../idps/credential-schema.ts';
 import { entraCredentialSchema, type EntraCredentialConfig } from '../idps/entra/entra-schema.ts';
 import { oidcCredentialSchema, type OidcCredentialConfig } from '../idps/oidc/oidc-schema.ts';
 import { filePath, httpUrl, resourceId } from '../kernel/schema-primitives.ts';
+import { KEY_PREFIX_NO_BRACES, redisClusterSchema, redisSentinelSchema, redisTopologyProblem } from '../cache/redis/redis-schema.ts';
 
 export { credentialBaseSchema, entraCredentialSchema, oidcCredentialSchema };
 export type { EntraCredentialConfig, OidcCredentialConfig };
@@ -176,12 +177,18 @@ export const cacheSchema = z
       .string()
       .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
       .optional()
-      .describe('absent: in-memory cache (one replica only); env REDIS_URL overrides'),
-    keyPrefix: z.string().max(128).default(DEFAULT_KEY_PREFIX),
+      .describe('one standalone Redis; absent with no redisCluster or redisSentinel: in-memory cache (one replica only); env REDIS_URL overrides'),
+    redisCluster: redisClusterSchema.optional().describe('a Redis Cluster (Azure Managed Redis OSS cluster policy, ElastiCache cluster mode, self-hosted)'),
+    redisSentinel: redisSentinelSchema.optional().describe('a master and replicas managed by Redis Sentinel'),
+    keyPrefix: z
+      .string()
+      .max(128)
+      .regex(KEY_PREFIX_NO_BRACES, 'must not contain { or }: the broker puts one hash tag per target into every key (docs/operations.md)')
+      .default(DEFAULT_KEY_PREFIX),
     encryptionKeyFile: filePath
       .optional()
       .describe('AES-256-GCM keys for tokens at rest in Redis: one base64 or hex 32-byte key per line, the first encrypts'),
-    tlsCaFile: filePath.optional().describe('PEM CA bundle for rediss:// servers with a private CA'),
+    tlsCaFile: filePath.optional().describe('PEM CA bundle for a rediss:// redisUrl with a private CA (redisCluster and redisSentinel have tls.caFile)'),
     refreshAheadRatio: z
       .number()
       .min(0.1)
@@ -306,8 +313,13 @@ export function crossFieldIssues(parts: ConfigParts): CrossFieldIssue[] {
       if (!credentialIds.has(a.credential)) issue(['callers', i, 'allow', j, 'credential'], `no credential with id '${a.credential}' is configured`);
     });
   });
-  if (parts.cache?.encryptionKeyFile && !parts.cache.redisUrl) {
-    issue(['cache', 'encryptionKeyFile'], 'encrypts tokens at rest in Redis: set cache.redisUrl too (the in-memory cache never leaves the process)');
+  const topology = parts.cache && redisTopologyProblem(parts.cache);
+  if (topology) issue(['cache'], topology);
+  if (parts.cache?.encryptionKeyFile && !parts.cache.redisUrl && !parts.cache.redisCluster && !parts.cache.redisSentinel) {
+    issue(['cache', 'encryptionKeyFile'], 'encrypts tokens at rest in Redis: set cache.redisUrl, cache.redisCluster or cache.redisSentinel too (the in-memory cache never leaves the process)');
+  }
+  if (parts.cache?.tlsCaFile && !parts.cache.redisUrl) {
+    issue(['cache', 'tlsCaFile'], 'is for a rediss:// cache.redisUrl; with redisCluster or redisSentinel set tls.caFile inside it');
   }
   return issues;
 }

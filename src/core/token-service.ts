@@ -5,7 +5,7 @@
 // - refresh-ahead in the background, by one replica, while callers keep the current token;
 // - bounded retries with jitter, the IdP's Retry-After honoured cluster-wide, a circuit breaker;
 // - a still-valid token keeps being served while the IdP fails; an expired one never is.
-import type { CachedToken, CacheLock, RecordedFailure, TokenCache } from '../cache/token-cache.ts';
+import type { CacheHealth, CachedToken, CacheLock, RecordedFailure, TokenCache } from '../cache/token-cache.ts';
 import type { CredentialConfig } from '../config/schema.ts';
 import type { ClientAuthentication } from '../client-auth/client-authentication.ts';
 import type { IdpKind } from '../idps/idp-kind.ts';
@@ -133,15 +133,19 @@ export class TokenService {
   private readonly fingerprints = new Map<string, { identity: string; value: string }>();
   private readonly refreshes = new Set<Promise<void>>();
   private timer?: NodeJS.Timeout;
+  private readonly cache: TokenCache;
+  private readonly health: CacheHealth;
 
   constructor(
     private readonly credentials: ReadonlyMap<string, CredentialRuntime>,
-    private readonly cache: TokenCache,
+    store: { tokens: TokenCache; health: CacheHealth },
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly options: TokenServiceOptions = { refreshAheadRatio: 0.5, keepWarmSeconds: 3600 },
   ) {
-    cache.onRecovered(() => void this.resync());
+    this.cache = store.tokens;
+    this.health = store.health;
+    this.health.onRecovered(() => void this.resync());
   }
 
   /** Starts the background refresher. */
@@ -168,7 +172,7 @@ export class TokenService {
   }
 
   cacheStatus() {
-    return this.cache.status();
+    return this.health.status();
   }
 
   /** Least remaining lifetime of the tokens this replica holds, per credential (metrics). */

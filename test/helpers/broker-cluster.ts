@@ -1,6 +1,7 @@
-// Three `token-broker serve` processes on one Redis of the test's own, against the strict Entra
-// stand-in: the setup the cluster tests share. Each test file starts its own Entra and Redis, so the
-// files can run in parallel and a slow machine only makes them slower, never wrong.
+// Three `token-broker serve` processes on one Redis of the test's own (a standalone server by
+// default, or a Redis Cluster or Sentinel setup), against the strict Entra stand-in: the setup the
+// cluster tests share. Each test file starts its own Entra and Redis, so the files can run in
+// parallel and a slow machine only makes them slower, never wrong.
 import { startEntraStandIn, type EntraStandIn } from '../fakes/entra-stand-in.ts';
 import { startBrokerProcess, type BrokerProcess } from './broker-process.ts';
 import { POWERBI_SCOPE, TEST_CLIENT, TEST_TENANT, entraCredential } from './entra-fixture.ts';
@@ -23,9 +24,21 @@ export interface LoadResult {
   code?: string;
 }
 
-export interface BrokerCluster {
+/** A Redis of the test's own and the cache section that points the brokers at it. */
+export interface SharedRedis {
+  cache: Record<string, unknown>;
+  close(): Promise<void>;
+}
+export type StandaloneRedis = TestRedis & SharedRedis;
+
+async function standaloneRedis(): Promise<StandaloneRedis> {
+  const redis = await startTestRedis();
+  return Object.assign(redis, { cache: { redisUrl: redis.url }, close: () => redis.kill() });
+}
+
+export interface BrokerCluster<R extends SharedRedis = StandaloneRedis> {
   entra: EntraStandIn;
-  redis: TestRedis;
+  redis: R;
   brokers: BrokerProcess[];
   tokenPosts(): number;
   start(prefix: string, extraCache?: Record<string, unknown>): Promise<BrokerProcess[]>;
@@ -43,22 +56,24 @@ export function tokenExp(accessToken: string): number {
   return JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString()).exp as number;
 }
 
-export async function startBrokerCluster(name: string): Promise<BrokerCluster> {
+export async function startBrokerCluster(name: string): Promise<BrokerCluster>;
+export async function startBrokerCluster<R extends SharedRedis>(name: string, startRedis: () => Promise<R>, options?: { scopes?: string[] }): Promise<BrokerCluster<R>>;
+export async function startBrokerCluster(name: string, startRedis: () => Promise<SharedRedis> = standaloneRedis, options: { scopes?: string[] } = {}): Promise<BrokerCluster<SharedRedis>> {
   const dir: TempDir = tempDir();
   const cert: CredentialFiles = await writeCredentialFiles(dir, name);
   const entra = await startEntraStandIn({ apps: [{ tenantId: TEST_TENANT, clientId: TEST_CLIENT, certificates: [cert.cert.certPem] }] });
-  const redis = await startTestRedis();
+  const redis = await startRedis();
   const activeRuns: (() => Promise<unknown>)[] = [];
 
   const config = (prefix: string, extraCache: Record<string, unknown>) => ({
     server: { certificateReloadSeconds: 60 },
-    cache: { redisUrl: redis.url, keyPrefix: `${prefix}:`, ...extraCache },
-    credentials: [entraCredential('powerbi', entra.url, cert, { scopes: [POWERBI_SCOPE, OTHER_SCOPE], timeoutMs: 3000, retries: 0 })],
+    cache: { ...redis.cache, keyPrefix: `${prefix}:`, ...extraCache },
+    credentials: [entraCredential('powerbi', entra.url, cert, { scopes: [POWERBI_SCOPE, OTHER_SCOPE, ...(options.scopes ?? [])], timeoutMs: 3000, retries: 0 })],
     // These tests are about the cache; rate limits have their own tests.
     callers: [{ id: 'jobs', apiKeySha256: sha256Hex(CLUSTER_KEY), allow: [{ credential: 'powerbi' }], rateLimit: { requestsPerSecond: 100_000, burst: 100_000 } }],
   });
 
-  const cluster: BrokerCluster = {
+  const cluster: BrokerCluster<SharedRedis> = {
     entra,
     redis,
     brokers: [],
@@ -111,7 +126,7 @@ export async function startBrokerCluster(name: string): Promise<BrokerCluster> {
     async close() {
       await cluster.stop();
       await entra.close();
-      await redis.kill();
+      await redis.close();
       dir.remove();
     },
   };

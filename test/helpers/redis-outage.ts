@@ -10,8 +10,8 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export interface OutageFixture {
   dir: TempDir;
   idp: SandboxIdp;
-  /** A broker config on this Redis URL: credential `cdr` (scopes api.read, api.write), caller with default limits. */
-  config(redisUrl: string): unknown;
+  /** A broker config on this Redis URL (or cache section): credential `cdr` (scopes api.read, api.write), caller with default limits. */
+  config(redis: string | Record<string, unknown>): unknown;
   close(): Promise<void>;
 }
 
@@ -27,7 +27,7 @@ export async function startOutageFixture(): Promise<OutageFixture> {
   return {
     dir,
     idp,
-    config: (redisUrl) => ({ cache: { redisUrl }, credentials, callers }),
+    config: (redis) => ({ cache: typeof redis === 'string' ? { redisUrl: redis } : redis, credentials, callers }),
     close: async () => {
       await idp.close();
       dir.remove();

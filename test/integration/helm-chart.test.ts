@@ -6,8 +6,8 @@
 //      then for hardening and for wiring (selectors, ports, mounts ↔ config file paths);
 //   3. config: the rendered ConfigMap is accepted by the broker's own validateConfig: its schema
 //      and cross-field rules alone (schemaOnly, as `config check --schema-only` does), then with
-//      throw-away certificates, client secrets and federated tokens written where the Secrets and
-//      tokens would be mounted.
+//      throw-away certificates, client secrets, federated tokens, Redis passwords and CAs written
+//      where the Secrets and tokens would be mounted.
 // helm and python3-kubernetes come from scripts/install-chart-tools.sh. In CI (CI=true) a missing
 // tool is a failure. Locally the chart tests are skipped with a loud message instead, because the
 // tools need a ~36 MB npm download and a root apt-get that `npm ci` does not do.
@@ -27,6 +27,7 @@ import { callerSchema, configSchema, entraCredentialSchema, oidcCredentialSchema
 import { assertionSchema, certificateSchema } from '../../src/client-auth/certificate/certificate-schema.ts';
 import { clientSecretSchema } from '../../src/client-auth/client-secret-schema.ts';
 import { federatedTokenSchema } from '../../src/client-auth/federated-token-schema.ts';
+import { redisClusterSchema, redisSentinelSchema } from '../../src/cache/redis/redis-schema.ts';
 import { ConfigError } from '../../src/kernel/errors.ts';
 import { createThrowawayCertificate, type ThrowawayCertificate } from '../../src/sandbox/throwaway-certificate.ts';
 
@@ -146,7 +147,16 @@ async function materialize(config: any, root: string, now: Date): Promise<any> {
     }
   }
   if (mapped.cache?.encryptionKeyFile) writeFileSync((mapped.cache.encryptionKeyFile = local(mapped.cache.encryptionKeyFile)), `${randomBytes(32).toString('base64')}\n`);
-  if (mapped.cache?.tlsCaFile) writeFileSync((mapped.cache.tlsCaFile = local(mapped.cache.tlsCaFile)), (await createThrowawayCertificate({ commonName: 'redis-ca', isCa: true })).certPem);
+  const redisCa = async () => (await createThrowawayCertificate({ commonName: 'redis-ca', isCa: true })).certPem;
+  if (mapped.cache?.tlsCaFile) writeFileSync((mapped.cache.tlsCaFile = local(mapped.cache.tlsCaFile)), await redisCa());
+  // A cluster's or sentinel's password files and CA, where the chart mounts their Secrets.
+  for (const section of [mapped.cache?.redisCluster, mapped.cache?.redisSentinel]) {
+    if (!section) continue;
+    for (const field of ['passwordFile', 'sentinelPasswordFile'] as const) {
+      if (section[field]) writeFileSync((section[field] = local(section[field])), `${randomBytes(24).toString('base64url')}\n`);
+    }
+    if (section.tls?.caFile) writeFileSync((section.tls.caFile = local(section.tls.caFile)), await redisCa());
+  }
   // The projected service-account files kubeApiAccess mounts (outside the broker's own mount root).
   for (const caller of mapped.callers ?? []) {
     for (const field of ['jwksCaFile', 'jwksTokenFile', 'jwksFile'] as const) {
@@ -168,7 +178,23 @@ function pfx(cert: ThrowawayCertificate, passphrase: string): Buffer {
 }
 
 /** Config fields the chart fills from Secrets instead of passing through from values. */
-const CHART_MANAGED = new Set(['config.cache.redisUrl', 'config.cache.encryptionKeyFile', 'config.cache.tlsCaFile', 'config.metrics']);
+const CHART_MANAGED = new Set([
+  'config.cache.redisUrl',
+  'config.cache.encryptionKeyFile',
+  'config.cache.tlsCaFile',
+  'config.metrics',
+  // redis.cluster and redis.sentinel take Secrets (redis.passwordSecret, sentinelPasswordSecret, caSecret) instead.
+  'redis.cluster.passwordFile',
+  'redis.sentinel.passwordFile',
+  'redis.sentinel.sentinelPasswordFile',
+  'redis.cluster.tls.caFile',
+  'redis.sentinel.tls.caFile',
+]);
+
+/** The chart's own Redis mounts, and where the test expects the password files. */
+const REDIS_PASSWORD_FILE = '/etc/token-broker/redis-password/redis-password';
+const REDIS_SENTINEL_PASSWORD_FILE = '/etc/token-broker/redis-sentinel-password/sentinel-password';
+const REDIS_CA_FILE = '/etc/token-broker/redis-ca/ca.crt';
 
 /**
  * Broker config fields the chart carries but the broker does not accept (none today). The test
@@ -193,6 +219,15 @@ describe('values.schema.json mirrors the broker config schema', () => {
     ['federated token (file form)', Object.keys(federatedTokenSchema.shape), props(defs.federatedTokenFile)],
     ['caller', Object.keys(callerSchema.shape), props(defs.caller)],
     ['config', Object.keys(configSchema.shape), props(schema.properties.config)],
+    // The broker's own blocks, passed through config.cache, and the chart's redis.cluster / redis.sentinel.
+    ['config.cache.redisCluster', Object.keys(redisClusterSchema.shape), props(defs.redisCluster)],
+    ['config.cache.redisSentinel', Object.keys(redisSentinelSchema.shape), props(defs.redisSentinel)],
+    ['config.cache.redisCluster.tls', Object.keys(unwrap(redisClusterSchema.shape.tls).shape), props(defs.redisTlsFiles)],
+    ['config.cache.redisSentinel.tls', Object.keys(unwrap(redisSentinelSchema.shape.tls).shape), props(defs.redisTlsFiles)],
+    ['redis.cluster', Object.keys(redisClusterSchema.shape), props(schema.properties.redis.properties.cluster)],
+    ['redis.sentinel', Object.keys(redisSentinelSchema.shape), props(schema.properties.redis.properties.sentinel)],
+    ['redis.cluster.tls', Object.keys(unwrap(redisClusterSchema.shape.tls).shape), props(defs.redisTlsValues)],
+    ['redis.sentinel.tls', Object.keys(unwrap(redisSentinelSchema.shape.tls).shape), props(defs.redisTlsValues)],
   ];
   for (const [where, brokerKeys, chartKeys] of pairs) {
     test(`${where}: every broker field can be set through the chart`, () => {
@@ -220,7 +255,9 @@ describe('helm chart', { skip }, () => {
       'auth0-client-secret-values.yaml',
       'entra-keycloak-pfx-values.yaml',
       'minimal-values.yaml',
+      'redis-cluster-values.yaml',
       'redis-hpa-values.yaml',
+      'redis-sentinel-values.yaml',
       'workload-identity-values.yaml',
     ]);
   });
@@ -263,6 +300,15 @@ describe('helm chart', { skip }, () => {
       [`config: { credentials: [{ ${entra}, federatedToken: { azureWorkloadIdentity: false } }] }`, /azureWorkloadIdentity': value must be true/],
       [`config: { credentials: [{ ${oidc}, federatedToken: { azureWorkloadIdentity: true } }] }`, /additional properties 'azureWorkloadIdentity' not allowed/],
       [`config: { credentials: [{ ${oidc}, federatedToken: { projected: { expirationSeconds: 3600 } } }] }`, /missing property 'audience'/],
+      // Redis topologies: credentials never in a seed URL or in the passed-through blocks.
+      ['redis: { cluster: { nodes: ["redis://:hunter2@redis:6379"] } }', /cluster\/nodes\/0/],
+      ['redis: { cluster: { nodes: ["redis://redis:6379/1"] } }', /cluster\/nodes\/0/],
+      ['redis: { cluster: { nodes: ["redis:6379"] } }', /cluster\/nodes\/0/],
+      ['redis: { sentinel: { sentinels: ["redis-sentinel"], masterName: m } }', /sentinel\/sentinels\/0/],
+      ['redis: { cluster: { nodes: ["redis://redis:6379"], password: hunter2 } }', /additional properties 'password' not allowed/],
+      ['config: { cache: { redisCluster: { nodes: ["redis://redis:6379"], password: hunter2 } } }', /additional properties 'password' not allowed/],
+      ['config: { cache: { redisSentinel: { sentinels: ["redis:26379"] } } }', /missing property 'masterName'/],
+      ['config: { cache: { redisCluster: { nodes: [] } } }', /redisCluster\/nodes/],
     ];
     for (const [override, where] of bad) {
       const r = helm(['template', 'tb', CHART, '-f', minimal, '-f', writeTemp('bad-values.yaml', override)]);
@@ -295,6 +341,52 @@ describe('helm chart', { skip }, () => {
     const projected = pod.volumes.find((v: any) => v.name === mount.name);
     assert.deepEqual(projected.projected.sources, [{ serviceAccountToken: { path: 'token', audience: ENTRA_TOKEN_EXCHANGE_AUDIENCE, expirationSeconds: 3600 } }]);
     assert.deepEqual(one(objects, 'ServiceAccount').metadata.annotations, { 'azure.workload.identity/client-id': '66666666-6666-6666-6666-666666666666', team: 'bi' });
+  });
+
+  test('Redis: at most one topology, and nothing the chart would drop or the broker refuse', () => {
+    const fails: Array<[string, RegExp]> = [
+      [
+        'redis: { existingSecret: r, cluster: { nodes: ["redis://redis:6379"] } }',
+        /redis: set exactly one of redis\.existingSecret \(standalone\), redis\.cluster\.nodes \(cluster\) and redis\.sentinel\.sentinels \(sentinel\); found redis\.existingSecret and redis\.cluster\.nodes/,
+      ],
+      ['redis: { cluster: { nodes: ["redis://redis:6379"] }, sentinel: { sentinels: ["redis:26379"], masterName: m } }', /set exactly one of .*; found redis\.cluster\.nodes and redis\.sentinel\.sentinels/],
+      ['redis: { existingSecret: r }\nconfig: { cache: { redisSentinel: { sentinels: ["redis:26379"], masterName: m } } }', /found redis\.existingSecret and config\.cache\.redisSentinel/],
+      ['redis: { cluster: { nodes: ["redis://redis:6379"] } }\nconfig: { cache: { redisCluster: { nodes: ["redis://other:6379"] } } }', /found redis\.cluster\.nodes and config\.cache\.redisCluster/],
+      ['redis: { sentinel: { sentinels: ["redis:26379"] } }', /redis\.sentinel\.masterName: required with redis\.sentinel\.sentinels/],
+      ['redis: { sentinel: { masterName: m } }', /redis\.sentinel: masterName, username and tls apply to redis\.sentinel\.sentinels, which is empty/],
+      ['redis: { cluster: { username: u } }', /redis\.cluster: username and tls apply to redis\.cluster\.nodes, which is empty/],
+      ['redis: { existingSecret: r, passwordSecret: p }', /redis\.passwordSecret: for redis\.cluster or redis\.sentinel; a standalone server's password is part of its URL/],
+      ['redis: { cluster: { nodes: ["redis://redis:6379"] }, sentinelPasswordSecret: p }', /redis\.sentinelPasswordSecret: for redis\.sentinel only/],
+      ['redis: { caSecret: c }', /redis\.caSecret: no Redis is configured/],
+      ['redis: { cluster: { nodes: ["redis://redis:6379"] }, caSecret: c }', /redis\.caSecret: a CA for TLS, but TLS to the cluster is off \(set redis\.cluster\.tls\.enabled\)/],
+      ['redis: { sentinel: { sentinels: ["redis:26379"], masterName: m, tls: { serverName: s } } }', /redis\.sentinel\.tls\.serverName: TLS is off/],
+      ['redis: { passwordSecret: p }\nconfig: { cache: { redisCluster: { nodes: ["redis://redis:6379"], passwordFile: /mnt/p } } }', /config\.cache\.redisCluster\.passwordFile: the password comes from redis\.passwordSecret; set only one/],
+    ];
+    for (const [values, message] of fails) {
+      const r = helm(['template', 'tb', CHART, '-f', join(CHART, 'ci', 'minimal-values.yaml'), '-f', writeTemp('redis-topology.yaml', values)]);
+      assert.notEqual(r.status, 0, `rendered: ${values}`);
+      assert.doesNotMatch(r.stderr, /don't meet the specifications of the schema/, `${values}: the template refuses it, not the schema`);
+      assert.match(r.stderr, message, values);
+    }
+  });
+
+  test('Redis: a passed-through config.cache block gets the files of the Secrets the chart mounts', () => {
+    const values = [
+      'redis: { passwordSecret: tb-redis, caSecret: tb-redis-ca }',
+      'config: { cache: { redisSentinel: { sentinels: ["redis:26379"], masterName: m, sentinelPasswordFile: /mnt/kv/sentinel-password, tls: { serverName: redis.cache } } } }',
+    ].join('\n');
+    const objects = render([join(CHART, 'ci', 'minimal-values.yaml'), writeTemp('redis-passthrough.yaml', values)]);
+    const config = parse(one(objects, 'ConfigMap').data['config.yaml']);
+    assert.deepEqual(config.cache.redisSentinel, {
+      sentinels: ['redis:26379'],
+      masterName: 'm',
+      passwordFile: REDIS_PASSWORD_FILE,
+      sentinelPasswordFile: '/mnt/kv/sentinel-password',
+      tls: { serverName: 'redis.cache', caFile: REDIS_CA_FILE },
+    });
+    const c = one(objects, 'Deployment').spec.template.spec.containers[0];
+    assert.ok(!c.env.some((e: any) => e.name === 'REDIS_URL'));
+    assert.deepEqual(c.volumeMounts.filter((m: any) => m.name.startsWith('redis-')).map((m: any) => m.mountPath).sort(), ['/etc/token-broker/redis-ca', '/etc/token-broker/redis-password']);
   });
 
   test('the default values alone refuse to render: a credential is required', () => {
@@ -394,8 +486,10 @@ describe('helm chart', { skip }, () => {
         }
 
         const configMap = one(objects(), 'ConfigMap');
-        assert.doesNotMatch(configMap.data['config.yaml'], /rediss?:\/\/|BEGIN [A-Z ]*PRIVATE KEY/, 'no secrets in the ConfigMap');
+        // Cluster seed nodes are URLs too, but never with credentials (the schema refuses them).
+        assert.doesNotMatch(configMap.data['config.yaml'], /rediss?:\/\/[^\s'"]*@|BEGIN [A-Z ]*PRIVATE KEY/, 'no secrets in the ConfigMap');
         const config = parse(configMap.data['config.yaml']);
+        assert.equal(config.cache?.redisUrl, undefined, 'the standalone URL comes from a Secret (env REDIS_URL)');
         const env = Object.fromEntries(c.env.map((e: any) => [e.name, e]));
         assert.equal(env.BROKER_CONFIG.value, '/etc/token-broker/config/config.yaml');
         const configMount = c.volumeMounts.find((m: any) => m.mountPath === dirname(env.BROKER_CONFIG.value));
@@ -408,9 +502,12 @@ describe('helm chart', { skip }, () => {
         // (federated tokens: below).
         const secretFiles = (cr: any): string[] =>
           cr.certificate ? Object.values(cr.certificate) : cr.clientSecret ? [cr.clientSecret.file, cr.clientSecret.previousFile].filter(Boolean) : [];
+        const redisFiles = (section: any): string[] => (section ? [section.passwordFile, section.sentinelPasswordFile, section.tls?.caFile].filter(Boolean) : []);
         const files = [
           ...config.credentials.flatMap(secretFiles),
           ...['encryptionKeyFile', 'tlsCaFile'].map((k) => config.cache?.[k]).filter(Boolean),
+          ...redisFiles(config.cache?.redisCluster),
+          ...redisFiles(config.cache?.redisSentinel),
         ] as string[];
         assert.ok(files.length >= config.credentials.filter((cr: any) => !cr.federatedToken).length);
         for (const file of files) {
@@ -454,6 +551,21 @@ describe('helm chart', { skip }, () => {
           assert.ok(env.REDIS_URL.valueFrom.secretKeyRef.name, 'REDIS_URL from a Secret');
           assert.equal(env.REDIS_URL.value, undefined);
         }
+        // Egress to Redis exactly when the cache has a topology; the sentinels' port only with sentinels.
+        const topology = env.REDIS_URL ? 'standalone' : config.cache?.redisCluster ? 'cluster' : config.cache?.redisSentinel ? 'sentinel' : undefined;
+        const values = ciValues(file);
+        const redisPorts = new Set<number>(values.networkPolicy?.egress?.redis?.ports ?? [6379]);
+        const sentinelPorts = new Set<number>(values.networkPolicy?.egress?.redis?.sentinelPorts ?? [26379]);
+        const redisRules = np.spec.egress.filter((rule: any) => rule.ports.some((p: any) => redisPorts.has(p.port)));
+        if (!topology) {
+          assert.deepEqual(redisRules, [], 'no egress to Redis without one');
+        } else {
+          assert.equal(redisRules.length, 1, `one egress rule to Redis (${topology})`);
+          const ports = redisRules[0].ports.map((p: any) => p.port);
+          const expected = topology === 'sentinel' ? new Set([...redisPorts, ...sentinelPorts]) : redisPorts;
+          assert.deepEqual(ports.sort(), [...expected].sort(), `Redis ports (${topology})`);
+          if (values.networkPolicy?.egress?.redis?.to) assert.deepEqual(redisRules[0].to, values.networkPolicy.egress.redis.to);
+        }
         if (config.metrics) assert.ok(c.ports.some((p: any) => p.name === 'metrics' && p.containerPort === config.metrics.port));
       });
 
@@ -474,6 +586,7 @@ describe('helm chart', { skip }, () => {
             const loaded = validateConfig(local, root, env, `${file} ConfigMap`, now);
             assert.equal(loaded.config.credentials.length, config.credentials.length);
             if (env.REDIS_URL) assert.equal(loaded.config.cache.redisUrl, env.REDIS_URL);
+            if (config.cache.redisCluster || config.cache.redisSentinel) assert.equal(loaded.config.cache.redisUrl, undefined);
           } catch (err) {
             if (!(err instanceof ConfigError)) throw err;
             const unexpected = err.problems.filter((p) => !NOT_YET_SUPPORTED.some((re) => re.test(p.path)));
@@ -487,11 +600,44 @@ describe('helm chart', { skip }, () => {
           // Fields filled in by the chart: present with the shape it promises.
           assert.deepEqual(config.metrics, { port: 9090 });
           assert.equal(config.cache.encryptionKeyFile, '/etc/token-broker/cache-key/cache-key');
-          assert.equal(config.cache.tlsCaFile, '/etc/token-broker/redis-ca/ca.crt');
+          assert.equal(config.cache.tlsCaFile, REDIS_CA_FILE);
+          assert.deepEqual([config.cache.redisCluster, config.cache.redisSentinel], [undefined, undefined], 'standalone: the URL alone');
           const gateway = config.callers.find((x: any) => x.id === 'gateway');
           assert.deepEqual(Object.keys(gateway.jwt).sort(), ['audience', 'issuer', 'jwksCaFile', 'jwksTokenFile', 'jwksUri', 'subject']);
           assert.equal(gateway.jwt.audience, 'token-broker', 'jwt callers default to callerTokens.audience');
           assert.match(config.callers.find((x: any) => x.id === 'azure-sdk-jobs').identityHeaderSha256, /^[0-9a-f]{64}$/);
+        }
+        const container = one(objects(), 'Deployment').spec.template.spec.containers[0];
+        const pod = one(objects(), 'Deployment').spec.template.spec;
+        const secretAt = (path: string) => {
+          const mount = container.volumeMounts.find((m: any) => m.mountPath === dirname(path));
+          return pod.volumes.find((v: any) => v.name === mount?.name)?.secret;
+        };
+        if (file.startsWith('redis-cluster')) {
+          assert.deepEqual(config.cache.redisCluster, {
+            nodes: [0, 1, 2].map((i) => `rediss://redis-cluster-${i}.redis-cluster-headless.cache.svc.cluster.local:6379`),
+            username: 'token-broker',
+            passwordFile: REDIS_PASSWORD_FILE,
+            tls: { serverName: 'redis-cluster.cache.svc.cluster.local', caFile: REDIS_CA_FILE },
+          });
+          assert.equal(secretAt(REDIS_PASSWORD_FILE).secretName, 'token-broker-redis-cluster');
+          assert.equal(config.cache.encryptionKeyFile, '/etc/token-broker/cache-key/cache-key');
+          assert.deepEqual([config.cache.tlsCaFile, config.cache.redisSentinel], [undefined, undefined], 'the CA goes inside redisCluster');
+          assert.ok(!container.env.some((e: any) => e.name === 'REDIS_URL'), 'no REDIS_URL beside redisCluster (the broker refuses both)');
+        }
+        if (file.startsWith('redis-sentinel')) {
+          assert.deepEqual(config.cache.redisSentinel, {
+            sentinels: [0, 1, 2].map((i) => `redis-node-${i}.redis-headless.cache.svc.cluster.local:26379`),
+            masterName: 'mymaster',
+            passwordFile: REDIS_PASSWORD_FILE,
+            sentinelPasswordFile: REDIS_SENTINEL_PASSWORD_FILE,
+            tls: { caFile: REDIS_CA_FILE },
+          });
+          // Two keys of one Secret, each in its own read-only mount.
+          assert.deepEqual(secretAt(REDIS_PASSWORD_FILE), { secretName: 'token-broker-redis', defaultMode: 0o440, items: [{ key: 'redis-password', path: 'redis-password' }] });
+          assert.deepEqual(secretAt(REDIS_SENTINEL_PASSWORD_FILE), { secretName: 'token-broker-redis', defaultMode: 0o440, items: [{ key: 'sentinel-password', path: 'sentinel-password' }] });
+          assert.deepEqual([config.cache.tlsCaFile, config.cache.redisCluster], [undefined, undefined]);
+          assert.ok(!container.env.some((e: any) => e.name === 'REDIS_URL'), 'no REDIS_URL beside redisSentinel');
         }
         const credential = (id: string) => config.credentials.find((x: any) => x.id === id);
         if (file.startsWith('auth0-client-secret')) {

@@ -41,7 +41,7 @@ test('a dead lock holder delays the exchange until its lock expires, no longer',
   const service = tb.broker.tokenService;
   const key = service.cacheKey(service.credential('cdr'), 'api.read');
   // Another replica took the lock for 1.5 s and died without releasing it.
-  assert.equal(redis.cli('SET', `death:lock:${key}`, 'dead-replica', 'PX', '1500', 'NX'), 'OK');
+  assert.equal(redis.cli('SET', `death:{${key}}:lock`, 'dead-replica', 'PX', '1500', 'NX'), 'OK');
   const started = Date.now();
   const res = await tb.token('k', { credential: 'cdr' });
   const waited = Date.now() - started;
@@ -51,5 +51,5 @@ test('a dead lock holder delays the exchange until its lock expires, no longer',
   // The bound below only catches a waiter that never gives up on a dead holder.
   assert.ok(waited < 30_000, `it does not wait for ever (${waited} ms)`);
   assert.equal(idp.captured.length, 1, 'then exactly one exchange');
-  assert.equal(redis.cli('EXISTS', `death:lock:${key}`), '0', 'and the lock it took is released');
+  assert.equal(redis.cli('EXISTS', `death:{${key}}:lock`), '0', 'and the lock it took is released');
 });

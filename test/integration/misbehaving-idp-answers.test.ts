@@ -148,7 +148,7 @@ describe('an IdP that echoes the client assertion in error_description', () => {
       const path = credential === 'echo' ? '/echo/token' : `/${ECHO_TENANT}/oauth2/v2.0/token`;
       const assertions = idp.requests.filter((r) => r.path === path).map((r) => r.form.get('client_assertion')!);
       assert.equal(assertions.length, 2, 'the token request and the probe reached the IdP');
-      const record = new RegExp(`"set" "[^"]*failure:${credential}\\|`, 'i');
+      const record = new RegExp(`"set" "[^"]*\\{${credential}\\|[^"]*\\}:failure"`, 'i');
       for (let i = 0; i < 100 && !record.test(monitored); i++) await new Promise((r) => setTimeout(r, 50));
       assert.match(monitored, record, 'the failure record was written to Redis');
       const places = { 'problem response': JSON.stringify(body), 'broker logs': tb.logs.text, 'Redis commands': monitored, 'diagnostics probe': probeText };

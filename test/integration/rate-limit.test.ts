@@ -84,7 +84,9 @@ describe('replicas sharing Redis', { skip: skipRedis }, () => {
 
   test('a caller that used its budget on one replica is refused by the other in the same window', async () => {
     clock.toNextSecond(20); // just after a window boundary
-    for (let i = 0; i < 4; i++) assert.equal((await a.token('noisy-key', { credential: 'cdr' })).status, 200);
+    // b has seen the caller in this window, so it follows the caller's cluster total from now on.
+    assert.equal((await b.token('noisy-key', { credential: 'cdr' })).status, 200);
+    for (let i = 0; i < 3; i++) assert.equal((await a.token('noisy-key', { credential: 'cdr' })).status, 200);
     // Replicas sync every 200 ms: wait until a has written its count, then for b to read it (the
     // window cannot end meanwhile: the clock stands still).
     const window = Math.floor(clock.now() / 1000);
@@ -98,5 +100,41 @@ describe('replicas sharing Redis', { skip: skipRedis }, () => {
     assert.equal(res.status, 429, 'the other replica knows the budget is spent');
     assert.match(((await res.json()) as { detail: string }).detail, /across the cluster/);
     assert.equal((await b.token('quiet-key', { credential: 'cdr' })).status, 200);
+  });
+});
+
+describe('an idle broker', { skip: skipRedis }, () => {
+  let redis: TestRedis;
+  let tb: TestBroker;
+  const many = Array.from({ length: 50 }, (_, i) => ({ id: `caller-${i}`, apiKeySha256: sha256Hex(`key-${i}`), allow: [{ credential: 'cdr' }] }));
+  before(async () => {
+    redis = await startTestRedis();
+    tb = await startTestBroker({ cache: { redisUrl: redis.url }, credentials, callers: many }, dir.path);
+    await waitUntilReady(tb.url);
+  });
+  after(async () => {
+    await tb?.close();
+    await redis?.kill();
+  });
+
+  /** Calls per command since the last CONFIG RESETSTAT (INFO commandstats: cmdstat_incrby:calls=3,…). */
+  const commandCalls = () =>
+    Object.fromEntries([...redis.cli('INFO', 'commandstats').matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+
+  test('sends Redis no rate-limit traffic over 10 s with 50 callers configured; one request starts it for that caller only', async () => {
+    redis.cli('CONFIG', 'RESETSTAT');
+    await sleep(10_000);
+    const idle = commandCalls();
+    for (const command of ['incrby', 'pexpire', 'multi', 'exec']) assert.equal(idle[command] ?? 0, 0, `${command} while idle: ${JSON.stringify(idle)}`);
+    assert.ok((idle.set ?? 0) > 0, `the health check still runs: ${JSON.stringify(idle)}`);
+    // The counting is real: one caller's request is synchronised, and only that caller's counter exists.
+    assert.equal((await tb.token('key-7', { credential: 'cdr' })).status, 200);
+    const deadline = Date.now() + 60_000;
+    while (!((commandCalls().incrby ?? 0) > 0)) {
+      assert.ok(Date.now() < deadline, 'the active caller was never synchronised');
+      await sleep(100);
+    }
+    const counters = redis.cli('KEYS', 'token-broker:counter:*').split('\n').filter(Boolean);
+    assert.ok(counters.length > 0 && counters.every((k) => k.startsWith('token-broker:counter:rate:caller-7:')), counters.join(' '));
   });
 });

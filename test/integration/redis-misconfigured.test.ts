@@ -60,4 +60,22 @@ describe('a Redis that never connects', { skip }, () => {
       await tb.close();
     }
   });
+
+  test('a cluster whose seed nodes all refuse: a warning naming the seeds tried and the field, degraded, requests served', async () => {
+    const ports = [await freePort(), await freePort()];
+    const tb = await startTestBroker(fixture.config({ redisCluster: { nodes: ports.map((p) => `redis://127.0.0.1:${p}`) } }), fixture.dir.path);
+    try {
+      await waitFor('a warning from the Redis component', () => redisLog(tb, 'warn').length > 0);
+      const [warning] = redisLog(tb, 'warn');
+      assert.equal(warning!.reason, 'unreachable');
+      assert.equal(warning!.redis, `redis cluster 127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}`);
+      assert.match(String(warning!.error), /cache\.redisCluster\.nodes/);
+      assert.ok(await isDegraded(tb), '/readyz degraded and token_broker_redis_up 0');
+      assert.match((await readiness(tb)).cache.detail ?? '', new RegExp(`127\\.0\\.0\\.1:${ports[0]}`));
+      assert.deepEqual(await steadyRequests(tb, 40), { 200: 40 });
+      assert.equal(redisLog(tb, 'warn').length, 1, 'one warning, not one per reconnect attempt');
+    } finally {
+      await tb.close();
+    }
+  });
 });

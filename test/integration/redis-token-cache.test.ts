@@ -1,12 +1,12 @@
-// The Redis cache against a real redis-server: the shared contract, encryption at rest with key
-// rotation, AUTH, TLS, and failing fast while Redis is away.
+// The Redis store on a standalone redis-server: the shared contract, the key layout, encryption at
+// rest with key rotation, AUTH, TLS, and failing fast while Redis is away.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { CacheCipher } from '../../src/cache/cache-cipher.ts';
-import { RedisTokenCache } from '../../src/cache/redis-token-cache.ts';
+import { createRedisStore, type RedisStoreOptions } from '../../src/cache/redis/redis-store.ts';
 import { systemClock } from '../../src/kernel/clock.ts';
 import { CacheUnavailable } from '../../src/kernel/errors.ts';
 import { createLogger } from '../../src/observability/logger.ts';
@@ -18,8 +18,16 @@ import { LogCapture } from '../helpers/test-broker.ts';
 const skip = redisSkipReason();
 const logger = createLogger({ level: 'silent' });
 
-function redisCache(url: string, extra: Partial<ConstructorParameters<typeof RedisTokenCache>[0]> = {}) {
-  return new RedisTokenCache({ url, keyPrefix: 'contract:', clock: systemClock, logger, ...extra });
+function redisCache(url: string, extra: Partial<RedisStoreOptions> & { tlsCa?: Buffer } = {}) {
+  const { tlsCa, ...rest } = extra;
+  const store = createRedisStore({ settings: { topology: 'standalone', url, tlsCa }, keyPrefix: 'contract:', clock: systemClock, logger, ...rest });
+  // The token operations, the store's health and lifecycle, as one handle for these tests.
+  return Object.assign(Object.create(store.tokens) as typeof store.tokens, {
+    ready: store.ready,
+    close: store.close,
+    status: () => store.health.status(),
+    onRecovered: (listener: () => void) => store.health.onRecovered(listener),
+  });
 }
 
 let redis: TestRedis;
@@ -37,13 +45,12 @@ after(async () => {
 runTokenCacheContract(
   'redis',
   async () => {
-    const cache = redisCache(redis.url);
-    await cache.ready();
+    const store = createRedisStore({ settings: { topology: 'standalone', url: redis.url }, keyPrefix: 'contract:', clock: systemClock, logger });
+    await store.ready();
     return {
-      cache,
-      close: () => cache.close(),
+      store,
       peer: async () => {
-        const peer = redisCache(redis.url);
+        const peer = createRedisStore({ settings: { topology: 'standalone', url: redis.url }, keyPrefix: 'contract:', clock: systemClock, logger });
         await peer.ready();
         return peer;
       },
@@ -62,7 +69,7 @@ describe('redis cache specifics', { skip }, () => {
     await before.ready();
     const secret = `eyJsecret.${randomBytes(24).toString('base64url')}.sig`;
     await before.set('cdr|fp|api.read', token(secret));
-    const raw = redis.cli('GET', 'enc:token:cdr|fp|api.read');
+    const raw = redis.cli('GET', 'enc:{cdr|fp|api.read}:token');
     assert.match(raw, /^e1\./);
     assert.ok(!raw.includes(secret) && !raw.includes('eyJsecret') && !raw.includes('accessToken'));
     // Rotation: the new key first (encrypts), the old one still listed (decrypts).
@@ -70,22 +77,22 @@ describe('redis cache specifics', { skip }, () => {
     await rotated.ready();
     assert.equal((await rotated.get('cdr|fp|api.read'))!.accessToken, secret);
     await rotated.set('cdr|fp|api.write', token('new-value'));
-    assert.notEqual(redis.cli('GET', 'enc:token:cdr|fp|api.write').split('.')[1], raw.split('.')[1], 'written with the new key id');
+    assert.notEqual(redis.cli('GET', 'enc:{cdr|fp|api.write}:token').split('.')[1], raw.split('.')[1], 'written with the new key id');
     // Without the key, or with only an unrelated key, the value is unreadable (a miss, not garbage).
     const stranger = redisCache(redis.url, { keyPrefix: 'enc:', cipher: CacheCipher.fromKeyFile(dir.write('k3', randomBytes(32).toString('base64'))) });
     await stranger.ready();
     assert.equal(await stranger.get('cdr|fp|api.read'), undefined);
     // A value moved to another key fails authentication (the key is bound as associated data).
-    redis.cli('SET', 'enc:token:cdr|fp|moved', raw);
+    redis.cli('SET', 'enc:{cdr|fp|moved}:token', raw);
     assert.equal(await rotated.get('cdr|fp|moved'), undefined);
     // With encryption on, a plaintext value is not trusted.
-    redis.cli('SET', 'enc:token:cdr|fp|plain', JSON.stringify(token('planted')));
+    redis.cli('SET', 'enc:{cdr|fp|plain}:token', JSON.stringify(token('planted')));
     assert.equal(await rotated.get('cdr|fp|plain'), undefined);
     // Failure records are sealed too: a planted one is ignored, a real one round-trips.
     await rotated.recordFailure('cdr|fp|api.read', { kind: 'unavailable', message: 'down', retryAfterSeconds: 2 }, 5000);
-    assert.match(redis.cli('GET', 'enc:failure:cdr|fp|api.read'), /^e1\./);
+    assert.match(redis.cli('GET', 'enc:{cdr|fp|api.read}:failure'), /^e1\./);
     assert.equal((await rotated.getFailure('cdr|fp|api.read'))!.message, 'down');
-    redis.cli('SET', 'enc:failure:cdr|fp|planted', JSON.stringify({ kind: 'rejected', message: 'call 555-FAKE' }));
+    redis.cli('SET', 'enc:{cdr|fp|planted}:failure', JSON.stringify({ kind: 'rejected', message: 'call 555-FAKE' }));
     assert.equal(await rotated.getFailure('cdr|fp|planted'), undefined);
     await Promise.all([before.close(), rotated.close(), stranger.close()]);
   });

@@ -195,6 +195,40 @@ describe('config validation', () => {
     assert.deepEqual(problems.map((p) => p.path).sort(), ['callers[0].allow[0].credential', 'credentials[0].tenantId']);
   });
 
+  test('Redis topologies: exactly one, every bad field named, passwords only from files', () => {
+    const withCache = (cache: unknown, env: Record<string, string> = {}) => {
+      const config = baseConfig() as any;
+      config.cache = cache;
+      return problemsOf(() => validateConfig(config, dir.path, env)).map((p) => `${p.path}: ${p.message}`);
+    };
+    const password = dir.write('redis-password', 'secret\n');
+    // Accepted, with what the factory needs read from the files.
+    const ok = baseConfig() as any;
+    ok.cache = { redisCluster: { nodes: ['redis://10.0.0.1:6379', 'rediss://[::1]:6380'], passwordFile: password, username: 'broker', tls: {} } };
+    assert.deepEqual(validateConfig(ok, dir.path).config.cache.redisCluster!.nodes.length, 2);
+    ok.cache = { redisSentinel: { sentinels: ['10.0.0.1:26379', 'sentinel-2.redis:26379'], masterName: 'mymaster', passwordFile: password, sentinelPasswordFile: password } };
+    assert.equal(validateConfig(ok, dir.path).config.cache.redisSentinel!.masterName, 'mymaster');
+
+    assert.deepEqual(withCache({ redisUrl: 'redis://a:6379', redisCluster: { nodes: ['redis://b:6379'] } }), [
+      'cache: set exactly one of cache.redisUrl, cache.redisCluster and cache.redisSentinel (found cache.redisUrl and cache.redisCluster)',
+    ]);
+    assert.deepEqual(withCache({ redisCluster: { nodes: ['redis://b:6379'] } }, { REDIS_URL: 'redis://a:6379' }), [
+      'env.REDIS_URL: sets a standalone Redis, but cache.redisCluster is configured: unset REDIS_URL or remove cache.redisCluster',
+    ]);
+    assert.match(withCache({ redisCluster: { nodes: ['redis://:pw@b:6379'] } }).join('\n'), /^cache\.redisCluster\.nodes\[0\]: must be redis:\/\/host:port .*without credentials/m);
+    assert.match(withCache({ redisCluster: { nodes: [] } }).join('\n'), /^cache\.redisCluster\.nodes: name at least one seed node/m);
+    assert.match(withCache({ redisCluster: { nodes: ['redis://b'] } }).join('\n'), /^cache\.redisCluster\.nodes\[0\]: must be redis:\/\/host:port/m);
+    assert.match(withCache({ redisSentinel: { sentinels: ['s:26379'] } }).join('\n'), /^cache\.redisSentinel\.masterName: /m);
+    assert.match(withCache({ redisSentinel: { sentinels: ['s'], masterName: 'm' } }).join('\n'), /^cache\.redisSentinel\.sentinels\[0\]: must be host:port/m);
+    assert.match(withCache({ redisSentinel: { sentinels: ['s:1'], masterName: 'm', password: 'inline' } }).join('\n'), /^cache\.redisSentinel\.password: unknown key/m);
+    assert.match(withCache({ redisCluster: { nodes: ['redis://b:1'], passwordFile: '/nonexistent/pw' } }).join('\n'), /^cache\.redisCluster\.passwordFile: file not found or not readable/m);
+    const sentinelFiles = withCache({ redisSentinel: { sentinels: ['s:1'], masterName: 'm', sentinelPasswordFile: '/nonexistent/pw', tls: { caFile: '/nonexistent/ca' } } }).join('\n');
+    assert.match(sentinelFiles, /^cache\.redisSentinel\.sentinelPasswordFile: file not found/m);
+    assert.match(sentinelFiles, /^cache\.redisSentinel\.tls\.caFile: file not found/m);
+    assert.match(withCache({ redisCluster: { nodes: ['redis://b:1'] }, tlsCaFile: password }).join('\n'), /^cache\.tlsCaFile: is for a rediss:\/\/ cache\.redisUrl/m);
+    assert.match(withCache({ redisUrl: 'redis://a:1', keyPrefix: 'tb{x}:' }).join('\n'), /^cache\.keyPrefix: must not contain \{ or \}/m);
+  });
+
   test('env overrides HOST, PORT and LOG_LEVEL; a bad PORT is named', () => {
     const loaded = validateConfig(baseConfig(), dir.path, { HOST: '127.0.0.2', PORT: '9999', LOG_LEVEL: 'warn' });
     assert.equal(loaded.config.server.host, '127.0.0.2');

@@ -1,8 +1,7 @@
-import { MemoryTokenCache } from '../../src/cache/memory-token-cache.ts';
+import { memoryStore } from '../../src/cache/memory-token-cache.ts';
 import { systemClock } from '../../src/kernel/clock.ts';
 import { runTokenCacheContract } from '../contract/token-cache-contract.ts';
 
 runTokenCacheContract('memory', async () => {
-  const cache = new MemoryTokenCache(systemClock);
-  return { cache, close: () => cache.close() };
+  return { store: memoryStore(systemClock) };
 });

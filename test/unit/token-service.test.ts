@@ -1,7 +1,7 @@
 // Cache-aside behaviour of the token service with a controllable clock and a scripted provider.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryTokenCache } from '../../src/cache/memory-token-cache.ts';
+import { memoryStore } from '../../src/cache/memory-token-cache.ts';
 import { IdpRejected, IdpUnavailable, UnknownCredential } from '../../src/kernel/errors.ts';
 import { FALLBACK_LIFETIME_SECONDS, MAX_TOKEN_LIFETIME_SECONDS, MIN_EXCHANGE_INTERVAL_MS, TokenService, type CredentialRuntime } from '../../src/core/token-service.ts';
 import { createLogger } from '../../src/observability/logger.ts';
@@ -36,7 +36,7 @@ function setup() {
     provider,
   } as unknown as CredentialRuntime;
   const logs = new LogCapture();
-  const service = new TokenService(new Map([['cdr', runtime]]), new MemoryTokenCache(clock), clock, createLogger({ destination: logs }));
+  const service = new TokenService(new Map([['cdr', runtime]]), memoryStore(clock), clock, createLogger({ destination: logs }));
   return { clock, provider, service, logs };
 }
 

@@ -58,6 +58,8 @@ app.kubernetes.io/component: token-broker
 {{- define "token-broker.credentialsDir" -}}/etc/token-broker/credentials{{- end -}}
 {{- define "token-broker.cacheKeyDir" -}}/etc/token-broker/cache-key{{- end -}}
 {{- define "token-broker.redisCaDir" -}}/etc/token-broker/redis-ca{{- end -}}
+{{- define "token-broker.redisPasswordDir" -}}/etc/token-broker/redis-password{{- end -}}
+{{- define "token-broker.redisSentinelPasswordDir" -}}/etc/token-broker/redis-sentinel-password{{- end -}}
 {{/* Where the AKS workload identity webhook mounts the federated token (it also sets AZURE_FEDERATED_TOKEN_FILE to it). */}}
 {{- define "token-broker.azureIdentityTokenFile" -}}/var/run/secrets/azure/tokens/azure-identity-token{{- end -}}
 {{/* The audience Entra ID expects in a federated token (a federated credential has exactly this one by default). */}}
@@ -88,6 +90,116 @@ cred-<index> (ids may hold dots and underscores). A credential has exactly one o
 {{- $found -}}
 {{- end -}}
 
+{{/*
+The shared cache's Redis topology: standalone (redis.existingSecret, the URL in env REDIS_URL),
+cluster (redis.cluster.nodes or a passed-through config.cache.redisCluster), sentinel
+(redis.sentinel.sentinels or config.cache.redisSentinel), or nothing: the in-memory cache. Values
+the broker would refuse, or that the chart would silently drop, fail the render here, so they show
+at helm install rather than in a crash-looping pod.
+*/}}
+{{- define "token-broker.redisTopology" -}}
+{{- $redis := .Values.redis -}}
+{{- $cache := .Values.config.cache | default dict -}}
+{{- $cluster := $redis.cluster | default dict -}}
+{{- $sentinel := $redis.sentinel | default dict -}}
+{{- $clusterTls := $cluster.tls | default dict -}}
+{{- $sentinelTls := $sentinel.tls | default dict -}}
+{{- $found := list -}}
+{{- if $redis.existingSecret -}}{{- $found = append $found "redis.existingSecret" -}}{{- end -}}
+{{- if $cluster.nodes -}}{{- $found = append $found "redis.cluster.nodes" -}}{{- end -}}
+{{- if $cache.redisCluster -}}{{- $found = append $found "config.cache.redisCluster" -}}{{- end -}}
+{{- if $sentinel.sentinels -}}{{- $found = append $found "redis.sentinel.sentinels" -}}{{- end -}}
+{{- if $cache.redisSentinel -}}{{- $found = append $found "config.cache.redisSentinel" -}}{{- end -}}
+{{- if gt (len $found) 1 -}}
+{{- fail (printf "redis: set exactly one of redis.existingSecret (standalone), redis.cluster.nodes (cluster) and redis.sentinel.sentinels (sentinel); found %s" (join " and " $found)) -}}
+{{- end -}}
+{{- if and (not $cluster.nodes) (or $cluster.username $clusterTls.enabled $clusterTls.serverName) -}}
+{{- fail "redis.cluster: username and tls apply to redis.cluster.nodes, which is empty" -}}
+{{- end -}}
+{{- if and (not $sentinel.sentinels) (or $sentinel.masterName $sentinel.username $sentinelTls.enabled $sentinelTls.serverName) -}}
+{{- fail "redis.sentinel: masterName, username and tls apply to redis.sentinel.sentinels, which is empty" -}}
+{{- end -}}
+{{- if and $sentinel.sentinels (not $sentinel.masterName) -}}
+{{- fail "redis.sentinel.masterName: required with redis.sentinel.sentinels (the name the sentinels monitor the master under, in sentinel.conf)" -}}
+{{- end -}}
+{{- $topology := "" -}}
+{{- if $redis.existingSecret -}}{{- $topology = "standalone" -}}
+{{- else if or $cluster.nodes $cache.redisCluster -}}{{- $topology = "cluster" -}}
+{{- else if or $sentinel.sentinels $cache.redisSentinel -}}{{- $topology = "sentinel" -}}
+{{- end -}}
+{{- if and $redis.passwordSecret (not (has $topology (list "cluster" "sentinel"))) -}}
+{{- fail "redis.passwordSecret: for redis.cluster or redis.sentinel; a standalone server's password is part of its URL (redis.existingSecret)" -}}
+{{- end -}}
+{{- if and $redis.sentinelPasswordSecret (ne $topology "sentinel") -}}
+{{- fail "redis.sentinelPasswordSecret: for redis.sentinel only" -}}
+{{- end -}}
+{{- if and $redis.caSecret (not $topology) -}}
+{{- fail "redis.caSecret: no Redis is configured (redis.existingSecret, redis.cluster.nodes or redis.sentinel.sentinels)" -}}
+{{- end -}}
+{{- $topology -}}
+{{- end -}}
+
+{{/*
+Sets cache.redisCluster or cache.redisSentinel in .cache (the config being built) from .root's
+values: the topology from redis.cluster / redis.sentinel, or the config.cache block as written;
+then the chart's own file paths for the Secrets it mounts: passwordFile, sentinelPasswordFile and
+tls.caFile. A passed-through block that already names one of these files conflicts with the Secret.
+*/}}
+{{- define "token-broker.redisTopologySection" -}}
+{{- $redis := .root.Values.redis -}}
+{{- $name := .topology -}}
+{{- $isCluster := eq $name "cluster" -}}
+{{- $field := ternary "redisCluster" "redisSentinel" $isCluster -}}
+{{- $list := ternary "nodes" "sentinels" $isCluster -}}
+{{- $values := index $redis $name | default dict -}}
+{{- $tlsValues := $values.tls | default dict -}}
+{{- $section := index .cache $field | default dict -}}
+{{- if index $values $list -}}
+{{- $section = dict $list (index $values $list) -}}
+{{- with $values.masterName -}}{{- $_ := set $section "masterName" . -}}{{- end -}}
+{{- with $values.username -}}{{- $_ := set $section "username" . -}}{{- end -}}
+{{- if $tlsValues.enabled -}}
+{{- $_ := set $section "tls" (dict) -}}
+{{- with $tlsValues.serverName -}}{{- $_ := set $section.tls "serverName" . -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- /* The broker also turns TLS on for a cluster when a seed node is rediss://. */ -}}
+{{- $tlsOn := hasKey $section "tls" -}}
+{{- if $isCluster -}}
+{{- range (index $section "nodes" | default list) -}}
+{{- if hasPrefix "rediss://" . -}}{{- $tlsOn = true -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $where := ternary "redis.cluster.tls.serverName" "redis.sentinel.tls.serverName" $isCluster -}}
+{{- if and $tlsValues.serverName (not $tlsOn) -}}
+{{- fail (printf "%s: TLS is off (set redis.%s.tls.enabled)" $where $name) -}}
+{{- end -}}
+{{- if $redis.passwordSecret -}}
+{{- if hasKey $section "passwordFile" -}}
+{{- fail (printf "config.cache.%s.passwordFile: the password comes from redis.passwordSecret; set only one" $field) -}}
+{{- end -}}
+{{- $_ := set $section "passwordFile" (printf "%s/%s" (include "token-broker.redisPasswordDir" .root) $redis.passwordKey) -}}
+{{- end -}}
+{{- if and $redis.sentinelPasswordSecret (not $isCluster) -}}
+{{- if hasKey $section "sentinelPasswordFile" -}}
+{{- fail "config.cache.redisSentinel.sentinelPasswordFile: the password comes from redis.sentinelPasswordSecret; set only one" -}}
+{{- end -}}
+{{- $_ := set $section "sentinelPasswordFile" (printf "%s/%s" (include "token-broker.redisSentinelPasswordDir" .root) $redis.sentinelPasswordKey) -}}
+{{- end -}}
+{{- if $redis.caSecret -}}
+{{- if not $tlsOn -}}
+{{- fail (printf "redis.caSecret: a CA for TLS, but TLS to the %s is off (set redis.%s.tls.enabled)" (ternary "cluster" "sentinels" $isCluster) $name) -}}
+{{- end -}}
+{{- $tls := index $section "tls" | default dict -}}
+{{- if hasKey $tls "caFile" -}}
+{{- fail (printf "config.cache.%s.tls.caFile: the CA comes from redis.caSecret; set only one" $field) -}}
+{{- end -}}
+{{- $_ := set $tls "caFile" (printf "%s/%s" (include "token-broker.redisCaDir" .root) $redis.caKey) -}}
+{{- $_ := set $section "tls" $tls -}}
+{{- end -}}
+{{- $_ := set .cache $field $section -}}
+{{- end -}}
+
 {{/* Whether the metrics port is served separately. */}}
 {{- define "token-broker.metricsPortName" -}}
 {{- if .Values.metrics.enabled -}}metrics{{- else -}}http{{- end -}}
@@ -101,7 +213,8 @@ authenticates (exactly one of certificate, clientSecret, federatedToken; docs/de
 - federatedToken.projected becomes the path of the projected service-account token the chart
   mounts, federatedToken.azureWorkloadIdentity the path where the AKS webhook mounts its token;
 - file paths (e.g. from a CSI volume in extraVolumes) are passed through.
-jwt callers get callerTokens.audience when they name none.
+jwt callers get callerTokens.audience when they name none. The cache gets its Redis topology
+(redisTopologySection) and the paths of the key and CA files the chart mounts.
 */}}
 {{- define "token-broker.brokerConfig" -}}
 {{- $config := deepCopy .Values.config -}}
@@ -162,8 +275,11 @@ jwt callers get callerTokens.audience when they name none.
 {{- if .Values.cacheEncryption.existingSecret -}}
 {{- $_ := set $cache "encryptionKeyFile" (printf "%s/%s" (include "token-broker.cacheKeyDir" .) .Values.cacheEncryption.key) -}}
 {{- end -}}
-{{- if .Values.redis.caSecret -}}
+{{- $topology := include "token-broker.redisTopology" . -}}
+{{- if and (eq $topology "standalone") .Values.redis.caSecret -}}
 {{- $_ := set $cache "tlsCaFile" (printf "%s/%s" (include "token-broker.redisCaDir" .) .Values.redis.caKey) -}}
+{{- else if has $topology (list "cluster" "sentinel") -}}
+{{- include "token-broker.redisTopologySection" (dict "root" . "cache" $cache "topology" $topology) -}}
 {{- end -}}
 {{- $_ := set $config "cache" $cache -}}
 {{- if .Values.metrics.enabled -}}
