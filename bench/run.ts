@@ -4,7 +4,8 @@
 //   1. cache-hit POST /v1/token: the broker vs a bare Express 5 app serving the same JSON body,
 //      each in its own child process, loaded by autocannon from this process;
 //   2. ClientAssertionSigner.sign() vs raw crypto.sign, in this process, after the servers are gone;
-//   3. the cluster figures: a stampede and a soak over three broker processes sharing one Redis.
+//   3. the cluster figures: a stampede and a soak over three broker processes sharing one Redis,
+//      standalone and a Redis Cluster (3 masters + 3 replicas).
 //
 // Writes bench/results.md and prints the same Markdown to stdout; progress goes to stderr.
 // Takes about 70 s.
@@ -14,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { measureSoak, measureStampede } from './cluster-figures.ts';
 import { measureForeignCpu } from './foreign-cpu.ts';
 import { runLoad, type LoadFigures, type LoadSpec } from './http-load.ts';
-import { renderReport } from './report.ts';
+import { renderReport, type ClusterFigures } from './report.ts';
 import { measureSigners } from './signer-rate.ts';
 import { startServerProcess, type ServerProcess } from './server-process.ts';
 
@@ -100,13 +101,17 @@ async function main() {
   const signing = await measureForeignCpu([process.pid], () => measureSigners({ warmupSeconds: SIGN_WARMUP_SECONDS, seconds: SIGN_SECONDS }));
   progress(`signing done${describeForeign(signing.foreignShare)}`);
 
-  progress('cluster: stampede (300 cold requests over 3 broker processes sharing Redis, IdP answering after 300 ms)');
-  const stampede = await measureStampede();
-  progress(`cluster: stampede made ${stampede.exchanges} exchange(s); soak over 3 lifetimes of an 8 s token`);
-  const soak = await measureSoak();
-  progress(`cluster: soak ${soak.requests} requests, ${soak.waitedOnIdp} waited, ${soak.servedPastExpiry} past expiry, ${soak.exchanges} exchanges`);
+  const cluster: ClusterFigures[] = [];
+  for (const topology of ['standalone', 'cluster'] as const) {
+    progress(`${topology} Redis: stampede (300 cold requests over 3 broker processes sharing Redis, IdP answering after 300 ms)`);
+    const stampede = await measureStampede(topology);
+    progress(`${topology} Redis: stampede made ${stampede.exchanges} exchange(s); soak over 3 lifetimes of an 8 s token`);
+    const soak = await measureSoak(topology);
+    progress(`${topology} Redis: soak ${soak.requests} requests, ${soak.waitedOnIdp} waited, ${soak.servedPastExpiry} past expiry, ${soak.exchanges} exchanges`);
+    cluster.push({ stampede, soak });
+  }
 
-  const report = renderReport(http, { figures: signing.result, foreignCpuShare: signing.foreignShare }, { stampede, soak });
+  const report = renderReport(http, { figures: signing.result, foreignCpuShare: signing.foreignShare }, cluster);
   writeFileSync(RESULTS_FILE, report.markdown);
   process.stdout.write(report.markdown);
   progress(`${report.allTargetsMet ? 'all targets met' : 'SOME TARGETS MISSED'}; written to ${RESULTS_FILE}`);
