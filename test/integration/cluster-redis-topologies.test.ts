@@ -3,7 +3,7 @@
 // request failing, the brokers following the promoted replica and sharing the cache again.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CLUSTER_KEY as KEY, sleep, startBrokerCluster, type BrokerCluster, type SharedRedis } from '../helpers/broker-cluster.ts';
+import { CLUSTER_KEY as KEY, OTHER_SCOPE as OTHER, sleep, startBrokerCluster, type BrokerCluster, type SharedRedis } from '../helpers/broker-cluster.ts';
 import type { BrokerProcess } from '../helpers/broker-process.ts';
 import { startTestRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.ts';
 import { startTestRedisSentinel, type TestRedisSentinel } from '../helpers/redis-sentinel.ts';
@@ -16,9 +16,9 @@ const EXTRA_SCOPES = Array.from({ length: 24 }, (_, i) => `https://api${i}.examp
 type ClusterRedis = TestRedisCluster & SharedRedis;
 type SentinelRedis = TestRedisSentinel & SharedRedis;
 
-/** Every token key in the cluster under the prefix (each master holds its own). */
-function tokenKeys(redis: TestRedisCluster, prefix: string): string[] {
-  return redis.nodes.filter((n) => n.alive()).flatMap((n) => n.cli('KEYS', `${prefix}:*:token`).split('\n').filter(Boolean));
+/** The token keys of a scope in the cluster (each master holds its own). */
+function tokenKeys(redis: TestRedisCluster, prefix: string, scope: string): string[] {
+  return redis.nodes.filter((n) => n.alive()).flatMap((n) => n.cli('KEYS', `${prefix}:{powerbi|*|${scope}}:token`).split('\n').filter(Boolean));
 }
 
 const cacheOf = async (b: BrokerProcess, body: Record<string, unknown>) => {
@@ -50,13 +50,16 @@ describe('three brokers on a Redis Cluster', { skip }, () => {
       { scopes: EXTRA_SCOPES },
     );
     for (const scope of EXTRA_SCOPES) c.entra.knownResources.add(scope.slice(0, -'/.default'.length));
+    // One set of brokers for both tests (each broker process costs seconds of CPU to start); the
+    // tests use different targets.
+    await c.start('cluster');
+    await allReady(c);
   });
   after(() => c?.close());
 
   test('300 concurrent cold requests across 3 processes make exactly one IdP exchange', async () => {
-    const brokers = await c.start('stampede');
+    const { brokers } = c;
     try {
-      await allReady(c);
       c.entra.inject({ latencyMs: 300 });
       const before = c.tokenPosts();
       const responses = await Promise.all(Array.from({ length: 300 }, (_, i) => brokers[i % 3]!.token(KEY, { credential: 'powerbi' })));
@@ -66,36 +69,30 @@ describe('three brokers on a Redis Cluster', { skip }, () => {
       assert.equal(c.tokenPosts() - before, 1, 'exactly one exchange');
     } finally {
       c.entra.clearFaults();
-      await c.stop();
     }
   });
 
   test('the master of a warm target killed under load: no failed request, degraded, then shared again and ok', async () => {
-    const brokers = await c.start('failover');
-    try {
-      await allReady(c);
-      assert.equal((await brokers[0]!.token(KEY, { credential: 'powerbi' })).status, 200);
-      await c.waitFor('the warm token stored in the cluster', async () => tokenKeys(c.redis, 'failover').length > 0);
-      const [warmKey] = tokenKeys(c.redis, 'failover');
-      const victim = c.redis.masterFor(warmKey!);
-      const run = c.load({ credential: 'powerbi' }, 6);
-      await sleep(500);
-      await victim.kill('SIGKILL');
-      await c.waitFor('a replica reports the cache degraded', async () => (await Promise.all(brokers.map((b) => c.readyz(b)))).some((r) => r.status === 'degraded' && r.checks.cache.status !== 'ok'), 120_000);
-      await c.redis.waitUntilHealthy();
-      await c.waitFor('every replica ready again', async () => (await Promise.all(brokers.map(async (b) => (await c.readyz(b)).status))).every((s) => s === 'ok'), 120_000);
-      const results = await run.stop();
-      assert.ok(results.length >= 10, `requests across the failover (${results.length})`);
-      assert.deepEqual([...new Set(results.map((r) => r.status))], [200], 'no failed warm request');
-      // A new target whose keys live on the promoted master: exchanged once, then a hit everywhere.
-      const promoted = c.redis.masterFor(warmKey!).port;
-      const fingerprint = warmKey!.split('|')[1];
-      const scope = EXTRA_SCOPES.find((s) => c.redis.masterFor(`failover:{powerbi|${fingerprint}|${s}}:token`).port === promoted);
-      assert.ok(scope, 'a target on the promoted master');
-      await oneExchangeForNewTarget(c, scope);
-    } finally {
-      await c.stop();
-    }
+    const { brokers } = c;
+    assert.equal((await brokers[0]!.token(KEY, { credential: 'powerbi', scope: OTHER })).status, 200);
+    await c.waitFor('the warm token stored in the cluster', async () => tokenKeys(c.redis, 'cluster', OTHER).length > 0);
+    const [warmKey] = tokenKeys(c.redis, 'cluster', OTHER);
+    const victim = c.redis.masterFor(warmKey!);
+    const run = c.load({ credential: 'powerbi', scope: OTHER }, 6);
+    await sleep(500);
+    await victim.kill('SIGKILL');
+    await c.waitFor('a replica reports the cache degraded', async () => (await Promise.all(brokers.map((b) => c.readyz(b)))).some((r) => r.status === 'degraded' && r.checks.cache.status !== 'ok'), 120_000);
+    await c.redis.waitUntilHealthy();
+    await c.waitFor('every replica ready again', async () => (await Promise.all(brokers.map(async (b) => (await c.readyz(b)).status))).every((s) => s === 'ok'), 120_000);
+    const results = await run.stop();
+    assert.ok(results.length >= 10, `requests across the failover (${results.length})`);
+    assert.deepEqual([...new Set(results.map((r) => r.status))], [200], 'no failed warm request');
+    // A new target whose keys live on the promoted master: exchanged once, then a hit everywhere.
+    const promoted = c.redis.masterFor(warmKey!).port;
+    const fingerprint = warmKey!.split('|')[1];
+    const scope = EXTRA_SCOPES.find((s) => c.redis.masterFor(`cluster:{powerbi|${fingerprint}|${s}}:token`).port === promoted);
+    assert.ok(scope, 'a target on the promoted master');
+    await oneExchangeForNewTarget(c, scope);
   });
 });
 
