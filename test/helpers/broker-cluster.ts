@@ -79,7 +79,14 @@ export async function startBrokerCluster(name: string, startRedis: () => Promise
     brokers: [],
     tokenPosts: () => entra.requests.filter((r) => r.path.endsWith('/token')).length,
     async start(prefix, extraCache = {}) {
-      cluster.brokers = await Promise.all([1, 2, 3].map((n) => startBrokerProcess(config(prefix, extraCache), dir.path, `${prefix}-${n}`)));
+      const started = await Promise.allSettled([1, 2, 3].map((n) => startBrokerProcess(config(prefix, extraCache), dir.path, `${prefix}-${n}`)));
+      const failed = started.find((r) => r.status === 'rejected');
+      if (failed) {
+        // The ones that did start must not outlive the test (their processes would keep the file running).
+        await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop('SIGKILL') : undefined)));
+        throw failed.reason;
+      }
+      cluster.brokers = started.map((r) => (r as PromiseFulfilledResult<BrokerProcess>).value);
       return cluster.brokers;
     },
     async stop() {

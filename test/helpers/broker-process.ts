@@ -36,7 +36,8 @@ export async function startBrokerProcess(config: unknown, dir: string, name: str
   // Ready when /livez answers, whatever the log level.
   const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${name} exited with ${code}:\n${stderr}`))));
   exited.catch(() => undefined);
-  const deadline = Date.now() + 30_000;
+  // Only stops a start that hangs: on a loaded machine several brokers compiling at once take a while.
+  const deadline = Date.now() + 180_000;
   for (;;) {
     const up = await Promise.race([fetch(`${url}/livez`).then((r) => r.ok, () => false), exited]);
     if (up) break;
