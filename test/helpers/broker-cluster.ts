@@ -2,6 +2,7 @@
 // default, or a Redis Cluster or Sentinel setup), against the strict Entra stand-in: the setup the
 // cluster tests share. Each test file starts its own Entra and Redis, so the files can run in
 // parallel and a slow machine only makes them slower, never wrong.
+import assert from 'node:assert/strict';
 import { startEntraStandIn, type EntraStandIn } from '../fakes/entra-stand-in.ts';
 import { startBrokerProcess, type BrokerProcess } from './broker-process.ts';
 import { POWERBI_SCOPE, TEST_CLIENT, TEST_TENANT, entraCredential } from './entra-fixture.ts';
@@ -50,6 +51,25 @@ export interface BrokerCluster<R extends SharedRedis = StandaloneRedis> {
   /** Polls `check` every 100 ms until it holds; fails after `capMs` (a cap that only stops a hung test). */
   waitFor(what: string, check: () => Promise<boolean>, capMs?: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * 300 concurrent cold requests for one target spread over the running brokers, the IdP answering
+ * after 300 ms: every answer 200, one token for all, exactly one exchange. The stampede tests of
+ * every Redis topology assert this.
+ */
+export async function assertOneExchangeForColdStampede(c: BrokerCluster<SharedRedis>, requests = 300): Promise<void> {
+  c.entra.inject({ latencyMs: 300 });
+  try {
+    const before = c.tokenPosts();
+    const responses = await Promise.all(Array.from({ length: requests }, (_, i) => c.brokers[i % c.brokers.length]!.token(CLUSTER_KEY, { credential: 'powerbi' })));
+    assert.deepEqual([...new Set(responses.map((r) => r.status))], [200]);
+    const tokens = new Set(await Promise.all(responses.map(async (r) => ((await r.json()) as { access_token: string }).access_token)));
+    assert.equal(tokens.size, 1, 'everyone got the same token');
+    assert.equal(c.tokenPosts() - before, 1, 'exactly one exchange');
+  } finally {
+    c.entra.clearFaults();
+  }
 }
 
 export function tokenExp(accessToken: string): number {

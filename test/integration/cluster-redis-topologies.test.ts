@@ -3,7 +3,7 @@
 // request failing, the brokers following the promoted replica and sharing the cache again.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CLUSTER_KEY as KEY, OTHER_SCOPE as OTHER, sleep, startBrokerCluster, type BrokerCluster, type SharedRedis } from '../helpers/broker-cluster.ts';
+import { CLUSTER_KEY as KEY, OTHER_SCOPE as OTHER, assertOneExchangeForColdStampede, sleep, startBrokerCluster, type BrokerCluster, type SharedRedis } from '../helpers/broker-cluster.ts';
 import type { BrokerProcess } from '../helpers/broker-process.ts';
 import { startTestRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.ts';
 import { startTestRedisSentinel, type TestRedisSentinel } from '../helpers/redis-sentinel.ts';
@@ -58,18 +58,7 @@ describe('three brokers on a Redis Cluster', { skip }, () => {
   after(() => c?.close());
 
   test('300 concurrent cold requests across 3 processes make exactly one IdP exchange', async () => {
-    const { brokers } = c;
-    try {
-      c.entra.inject({ latencyMs: 300 });
-      const before = c.tokenPosts();
-      const responses = await Promise.all(Array.from({ length: 300 }, (_, i) => brokers[i % 3]!.token(KEY, { credential: 'powerbi' })));
-      assert.deepEqual([...new Set(responses.map((r) => r.status))], [200]);
-      const tokens = new Set(await Promise.all(responses.map(async (r) => ((await r.json()) as { access_token: string }).access_token)));
-      assert.equal(tokens.size, 1, 'everyone got the same token');
-      assert.equal(c.tokenPosts() - before, 1, 'exactly one exchange');
-    } finally {
-      c.entra.clearFaults();
-    }
+    await assertOneExchangeForColdStampede(c);
   });
 
   test('the master of a warm target killed under load: no failed request, degraded, then shared again and ok', async () => {
