@@ -11,6 +11,7 @@ import type { Logger } from '../../observability/logger.ts';
 import type { CacheHealth, CacheStatus } from '../token-cache.ts';
 import type { RedisClients } from './redis-clients.ts';
 import { clusterSlot, type RedisKeyLayout } from './redis-key-layout.ts';
+import { waitForSignal } from './wait-for-signal.ts';
 
 /** No reply within this is a timeout (ioredis `commandTimeout`): a hung Redis costs a caller this much at most. */
 export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 1000;
@@ -121,18 +122,7 @@ export class RedisHealth implements CacheHealth {
   /** Resolves once Redis is usable, or rejects after timeoutMs. */
   async usable(timeoutMs: number): Promise<void> {
     if (this.state === 'ok') return;
-    await new Promise<void>((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.usableWaiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.usableWaiters.delete(done);
-        reject(new CacheUnavailable(`redis not usable within ${timeoutMs} ms: ${this.trouble?.error ?? (this.lastError || 'not connected')}`));
-      }, timeoutMs);
-      this.usableWaiters.add(done);
-    });
+    await waitForSignal(this.usableWaiters, timeoutMs, () => new CacheUnavailable(`redis not usable within ${timeoutMs} ms: ${this.trouble?.error ?? (this.lastError || 'not connected')}`));
   }
 
   private markUsable(): void {

@@ -12,6 +12,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { CacheUnavailable } from '../../kernel/errors.ts';
 import type { RedisClients } from './redis-clients.ts';
 import type { RedisKeyLayout } from './redis-key-layout.ts';
+import { waitForSignal } from './wait-for-signal.ts';
 
 /** How long a sharded subscription outlives its last waiter. */
 const SHARDED_LINGER_MS = 10_000;
@@ -106,18 +107,7 @@ export class RedisNotifications {
   /** Resolves once this replica hears notifications (startup and tests), or rejects after timeoutMs. */
   async ready(timeoutMs: number): Promise<void> {
     if (this.subscribed) return;
-    await new Promise<void>((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.subscribedWaiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.subscribedWaiters.delete(done);
-        reject(new Error(`redis notifications not subscribed within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.subscribedWaiters.add(done);
-    });
+    await waitForSignal(this.subscribedWaiters, timeoutMs, () => new Error(`redis notifications not subscribed within ${timeoutMs} ms`));
   }
 
   /**
