@@ -79,7 +79,7 @@ export function redisSettingsFrom(cache: RedisCacheSection, baseDir: string): Re
 }
 
 /** host:port only, never a password: for logs, /readyz and errors. */
-export function describeRedisUrl(url: string): string {
+function describeRedisUrl(url: string): string {
   try {
     const u = new URL(url);
     return `${u.protocol}//${u.host}${u.pathname}`;
@@ -110,7 +110,7 @@ export interface RedisClients {
   subscriber: Redis | Cluster;
 }
 
-export interface RedisClientOptions {
+interface RedisClientOptions {
   commandTimeoutMs: number;
 }
 

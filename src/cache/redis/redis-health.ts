@@ -16,14 +16,14 @@ import { waitForSignal } from './wait-for-signal.ts';
 /** No reply within this is a timeout (ioredis `commandTimeout`): a hung Redis costs a caller this much at most. */
 export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 1000;
 /** How often the health check runs. */
-export const REDIS_HEALTH_CHECK_INTERVAL_MS = 1000;
+const REDIS_HEALTH_CHECK_INTERVAL_MS = 1000;
 /**
  * Health checks in a row without a reply within the command timeout before Redis counts as slow.
  * One could be a stall of our own event loop (the timer fires before the reply is read).
  */
-export const REDIS_SLOW_AFTER_TIMEOUTS = 2;
+const REDIS_SLOW_AFTER_TIMEOUTS = 2;
 /** A Redis not connected this long after start is reported even if no error says why. */
-export const REDIS_CONNECT_WARNING_MS = 5000;
+const REDIS_CONNECT_WARNING_MS = 5000;
 const HEALTH_KEY_TTL_MS = 60_000;
 // Replies that mean our credentials are refused (AUTH failed, or a command sent without it).
 const AUTH_REPLY_CODES = new Set(['WRONGPASS', 'NOAUTH']);

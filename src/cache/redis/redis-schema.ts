@@ -54,7 +54,7 @@ export type RedisClusterConfig = z.infer<typeof redisClusterSchema>;
 export type RedisSentinelConfig = z.infer<typeof redisSentinelSchema>;
 
 /** The topology fields of the cache section; exactly one may be set (or none: the in-memory cache). */
-export const REDIS_TOPOLOGY_FIELDS = ['redisUrl', 'redisCluster', 'redisSentinel'] as const;
+const REDIS_TOPOLOGY_FIELDS = ['redisUrl', 'redisCluster', 'redisSentinel'] as const;
 
 /** The message for more than one topology, or undefined. */
 export function redisTopologyProblem(cache: Partial<Record<(typeof REDIS_TOPOLOGY_FIELDS)[number], unknown>>): string | undefined {
