@@ -21,6 +21,8 @@ import { openApiRoutes } from './http/routes/openapi-routes.ts';
 import type { BrokerMetrics } from './observability/metrics.ts';
 import { managedIdentityRoutes } from './http/routes/managed-identity-routes.ts';
 import { tokenRoutes } from './http/routes/token-routes.ts';
+import { signInApiRoutes, signInPageRoutes } from './http/routes/sign-in-routes.ts';
+import type { SignInService } from './delegated/sign-in-service.ts';
 import { componentLogger, type Logger } from './observability/logger.ts';
 
 export interface AppDeps {
@@ -39,6 +41,8 @@ export interface AppDeps {
   bodyLimitBytes: number;
   isShuttingDown?: () => boolean;
   diagnostics?: DiagnosticService;
+  /** The sign-ins of delegated credentials, when any is configured. */
+  signIns?: SignInService;
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -61,6 +65,11 @@ export function createApp(deps: AppDeps): express.Express {
   // Every router serves its rows of src/http/route-table.ts, and answers 405 for other methods on them.
   // The token routes first: they are the hot path, and no other router needs to see them.
   app.use(tokenRoutes({ tokenService: deps.tokenService, callers: deps.callers, clock: deps.clock, auditLogger, metrics: deps.metrics, authenticate, jsonBody: parseJson }));
+  if (deps.signIns) {
+    // The browser's pages need no caller key (the one-time link is the capability); the API does.
+    app.use(signInPageRoutes({ signIns: deps.signIns }));
+    app.use(signInApiRoutes({ signIns: deps.signIns, tokenService: deps.tokenService, auditLogger, authenticate }));
+  }
   app.use(healthRoutes({ tokenService: deps.tokenService, clock: deps.clock, isShuttingDown: deps.isShuttingDown ?? (() => false) }));
   if (deps.metrics && deps.serveMetrics !== false) app.use(metricsRoutes(deps.metrics));
   app.use(openApiRoutes());

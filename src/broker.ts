@@ -17,6 +17,16 @@ import { createClientAuthentication } from './client-auth/create-client-authenti
 import { componentLogger, createLogger, type Logger } from './observability/logger.ts';
 import { idpKindOf } from './idps/idp-kinds.ts';
 import { HttpListener } from './http/http-listener.ts';
+import type { CredentialConfig } from './config/schema.ts';
+import type { IdpKind } from './idps/idp-kind.ts';
+import { signInScopes, type SignInConfig } from './idps/sign-in-schema.ts';
+import type { ClientAuthentication } from './client-auth/client-authentication.ts';
+import type { GrantStore } from './cache/grant-store.ts';
+import { MemoryGrantStore } from './cache/memory-grant-store.ts';
+import { DelegatedEndpointResolver } from './delegated/delegated-endpoints.ts';
+import { DelegatedTokenProvider, type RefreshObserver } from './delegated/delegated-token-provider.ts';
+import { IdTokenVerifier } from './delegated/id-token-verifier.ts';
+import { SignInService, type DelegatedRuntime } from './delegated/sign-in-service.ts';
 
 export interface Broker {
   app: ReturnType<typeof createApp>;
@@ -36,6 +46,50 @@ export interface BuildOptions {
   clock?: Clock;
   /** Background refresher period (tests shorten it). */
   refreshTickMs?: number;
+  /** How often delegated credentials' grants are re-read (tests shorten it). */
+  grantWatchMs?: number;
+}
+
+/** A delegated credential's parts: where its IdP takes sign-ins, and the provider that redeems its refresh token. */
+function delegatedRuntime(
+  credential: CredentialConfig,
+  signIn: SignInConfig,
+  idp: IdpKind<CredentialConfig>,
+  auth: ClientAuthentication,
+  grants: GrantStore,
+  clock: Clock,
+  logger: Logger,
+  refreshed: NonNullable<RefreshObserver['refreshed']>,
+): DelegatedRuntime {
+  const idpName = credential.provider === 'entra' ? 'Entra ID' : `the identity provider of ${credential.id}`;
+  const issuer = idp.delegatedIssuer(credential);
+  const endpoints = new DelegatedEndpointResolver(issuer, idpName, credential.timeoutMs, (declared) => idp.delegatedIssuerMatches(credential, declared));
+  const scopes = signInScopes(signIn, credential.scopes);
+  const audience = (tokenEndpoint: string, discovered: string) => idp.assertionAudience(credential, tokenEndpoint, discovered);
+  const provider = new DelegatedTokenProvider(
+    { id: credential.id, clientId: credential.clientId, idpName, timeoutMs: credential.timeoutMs, signInScope: scopes.join(' '), audience },
+    auth,
+    grants,
+    endpoints,
+    clock,
+    componentLogger(logger, 'sign-in'),
+    { refreshed },
+  );
+  return {
+    id: credential.id,
+    clientId: credential.clientId,
+    idpName,
+    flow: signIn.flow,
+    redirectUri: signIn.redirectUri,
+    scopes,
+    keepAliveMs: signIn.keepAliveSeconds * 1000,
+    timeoutMs: credential.timeoutMs,
+    authorizationParams: idp.authorizationParams(credential, scopes),
+    auth,
+    endpoints,
+    provider,
+    audience,
+  };
 }
 
 export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): Broker {
@@ -43,6 +97,8 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger({ level: config.server.logLevel });
   const credentials = new Map<string, CredentialRuntime>();
+  const store = createSharedStore(config.cache, loaded.baseDir, clock, componentLogger(logger, 'redis'), config.credentials.some((c) => c.signIn));
+  const delegated = new Map<string, DelegatedRuntime>();
   for (const credential of config.credentials) {
     const auth = createClientAuthentication(credential, loaded.materials.get(credential.id)!, {
       credentialId: credential.id,
@@ -53,9 +109,28 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
     });
     auth.start();
     const idp = idpKindOf(credential);
+    if (credential.signIn) {
+      // The config schema requires an encryption key (and with the in-memory cache a state file) for these.
+      if (!store.grants) throw new Error(`credential '${credential.id}' has signIn but the cache keeps no grants: set cache.encryptionKeyFile`);
+      const runtime = delegatedRuntime(credential, credential.signIn, idp, auth, store.grants, clock, logger, (id, result, grant) => {
+        metrics.refreshed(id, result);
+        if (grant) signIns.noteGrant(id, grant);
+      });
+      delegated.set(credential.id, runtime);
+      credentials.set(credential.id, { config: credential, idp, auth, provider: runtime.provider, grant: { cacheIdentity: () => signIns.cacheIdentity(credential.id), describe: () => signIns.describe(credential.id), subject: () => signIns.view(credential.id)?.subject } });
+      continue;
+    }
     credentials.set(credential.id, { config: credential, idp, auth, provider: idp.createProvider(credential, auth, componentLogger(logger, 'providers')) });
   }
-  const store = createSharedStore(config.cache, loaded.baseDir, clock, componentLogger(logger, 'redis'));
+  // Always there, so the sign-in routes answer alike everywhere (a credential without signIn is a 400).
+  const signIns = new SignInService(delegated, {
+    grants: store.grants ?? new MemoryGrantStore(clock),
+    clock,
+    logger: componentLogger(logger, 'sign-in'),
+    idTokens: new IdTokenVerifier(componentLogger(logger, 'sign-in')),
+    watchMs: options.grantWatchMs,
+  });
+  signIns.start();
   const metrics: BrokerMetrics = new BrokerMetrics({
     certificateNotAfter: () => [...credentials.values()].filter((r) => r.auth.kind === 'certificate').map((r) => ({ credentialId: r.config.id, notAfterMs: r.auth.expiresAt()! })),
     // The secret kind reports its file's age in status(); a federated token counts only while its file holds one.
@@ -70,6 +145,7 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
         return expiresAtMs !== undefined && r.auth.status(clock.now()).status !== 'unavailable' ? [{ credentialId: r.config.id, expiresAtMs }] : [];
       }),
     tokenRemaining: () => tokenService.tokenRemaining(),
+    delegatedGrants: () => signIns.grantViews(),
     redisUp: () => {
       const status = store.health.status();
       return status.kind === 'redis' ? (status.state === 'ok' ? 1 : 0) : undefined;
@@ -113,6 +189,7 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
     logger,
     bodyLimitBytes: config.server.bodyLimitBytes,
     isShuttingDown: () => shuttingDown,
+    signIns,
   });
   let api: HttpListener | undefined;
   let metricsApi: HttpListener | undefined;
@@ -153,6 +230,7 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
       shuttingDown = true;
       await Promise.all([api?.close(), metricsApi?.close()]);
       rateLimiter.stop();
+      await signIns.stop();
       await tokenService.stop();
       for (const runtime of credentials.values()) runtime.auth.stop();
       await store.close();

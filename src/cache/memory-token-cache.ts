@@ -2,6 +2,8 @@
 // process's own work; the token service already runs one exchange per key at a time.
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
+import { MemoryGrantStore } from './memory-grant-store.ts';
+import type { GrantStore } from './grant-store.ts';
 import type { Clock } from '../kernel/clock.ts';
 import type { CacheLock, CachedToken, RecordedFailure, SharedStore, TokenCache } from './token-cache.ts';
 
@@ -109,10 +111,11 @@ export class MemoryTokenCache implements TokenCache {
 }
 
 /** The in-process store: always usable, nothing shared (one replica). */
-export function memoryStore(clock: Clock): SharedStore {
+export function memoryStore(clock: Clock, grants: GrantStore = new MemoryGrantStore(clock)): SharedStore {
   const tokens = new MemoryTokenCache(clock);
   return {
     tokens,
+    grants,
     health: { status: () => ({ kind: 'memory', state: 'ok' }), onRecovered: () => undefined },
     ready: async () => undefined,
     close: () => tokens.close(),

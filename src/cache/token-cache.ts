@@ -1,5 +1,6 @@
 // The shared level of the token cache: what every replica sees. The in-process level in front of it
 // lives in the token service, so a cache hit does no I/O at all.
+import type { GrantStore } from './grant-store.ts';
 
 /** A token as the broker keeps it. Times are epoch milliseconds (UTC). */
 export interface CachedToken {
@@ -79,6 +80,8 @@ export interface SharedStore {
   health: CacheHealth;
   /** Counters shared by the replicas (rate limits); absent when there is no shared level beyond this process. */
   counter?: SharedCounter;
+  /** Delegated credentials' grants; present wherever they can be kept encrypted (an encryption key, or the in-memory store). */
+  grants?: GrantStore;
   /** Resolves once the store is usable and hears notifications; rejects after timeoutMs. */
   ready(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;

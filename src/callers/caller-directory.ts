@@ -5,6 +5,8 @@ import type { CallerConfig } from '../config/schema.ts';
 export interface Caller {
   id: string;
   diagnostics: boolean;
+  /** May start, watch and end the sign-ins of delegated credentials. */
+  signIn: boolean;
   /** credential id → compiled scope patterns */
   allow: ReadonlyMap<string, RegExp[]>;
   /** Managed-identity requests without client_id use this credential (or the only one allowed). */
@@ -30,6 +32,7 @@ export class CallerDirectory {
       const caller: Caller = {
         id: c.id,
         diagnostics: c.diagnostics,
+        signIn: c.signIn,
         allow,
         defaultCredential: c.defaultCredential ?? (allow.size === 1 ? [...allow.keys()][0] : undefined),
         rateLimit: c.rateLimit,

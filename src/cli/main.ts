@@ -20,6 +20,8 @@ commands:
   thumbprint CERT [--json]     SHA-1/SHA-256 thumbprints and x5t / x5t#S256 of a PEM or DER certificate
   inspect <jwt | -> [options]  check a client assertion against its IdP's rules (inspect --help)
   explain <text | -> [--json]  explain an IdP error (AADSTS, Keycloak, Okta, Auth0, invalid_client …)
+  sign-in CREDENTIAL --url URL start a delegated credential's sign-in on a running broker and wait for it
+                               (sign-in --help)
 `;
 
 class UsageError extends Error {}
@@ -135,6 +137,16 @@ export async function main(argv: string[]): Promise<void> {
           return;
         }
         process.exitCode = await explain(rest, defaultIo);
+        return;
+      }
+      case 'sign-in': {
+        const { signInCommand, SIGN_IN_USAGE } = await import('./sign-in.ts');
+        if (rest.includes('--help') || rest.includes('-h')) {
+          process.stdout.write(SIGN_IN_USAGE);
+          return;
+        }
+        const io = { out: (t: string) => process.stdout.write(t), err: (t: string) => process.stderr.write(t), env: process.env, sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
+        process.exitCode = await signInCommand(rest, io);
         return;
       }
       case undefined:

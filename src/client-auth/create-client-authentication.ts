@@ -13,13 +13,15 @@ import type { ClientAuthentication } from './client-authentication.ts';
 import { ClientSecretAuthentication, ClientSecretLoadError, describeClientSecretMaterial, loadClientSecret, type ClientSecretMaterial } from './client-secret.ts';
 import type { ClientSecretConfig } from './client-secret-schema.ts';
 import type { FederatedTokenConfig } from './federated-token-schema.ts';
+import { PublicClientAuthentication } from './public-client.ts';
 import { FederatedTokenAuthentication, describeFederatedTokenMaterial, loadFederatedTokenMaterial, type FederatedTokenMaterial } from './federated-token.ts';
 
 /** What a credential's client authentication loaded at startup, per kind. */
 export type ClientAuthMaterial =
   | { kind: 'certificate'; certificate: LoadedCertificate; profile: AssertionProfile }
   | ({ kind: 'clientSecret' } & ClientSecretMaterial)
-  | FederatedTokenMaterial;
+  | FederatedTokenMaterial
+  | { kind: 'publicClient' };
 
 /** The blocks of a credential that configure its client authentication (already parsed). */
 export interface ClientAuthSpec {
@@ -27,6 +29,7 @@ export interface ClientAuthSpec {
   clientSecret?: ClientSecretConfig;
   federatedToken?: FederatedTokenConfig;
   assertion?: AssertionConfig;
+  publicClient?: boolean;
 }
 
 /** What the credential's IdP kind says about assertions (src/idps/idp-kind.ts). */
@@ -56,6 +59,8 @@ export function loadClientAuthMaterial(spec: ClientAuthSpec, baseDir: string, no
   switch (kind) {
     case undefined:
       return { problems: [] };
+    case 'publicClient':
+      return { material: { kind }, problems: [] };
     case 'certificate': {
       let certificate: LoadedCertificate;
       try {
@@ -114,6 +119,8 @@ export function createClientAuthentication(spec: ClientAuthSpec, material: Clien
       });
     case 'federatedToken':
       return new FederatedTokenAuthentication(material, { credentialId: deps.credentialId, clock: deps.clock, logger: deps.logger });
+    case 'publicClient':
+      return new PublicClientAuthentication();
   }
 }
 
@@ -126,5 +133,7 @@ export function describeClientAuthMaterial(m: ClientAuthMaterial): string {
       return describeClientSecretMaterial(m);
     case 'federatedToken':
       return describeFederatedTokenMaterial(m);
+    case 'publicClient':
+      return 'public client (no client authentication)';
   }
 }

@@ -2,7 +2,7 @@
 // schema, then loads every credential's certificate and reads the other files it names; every
 // problem is collected with its path and reported at once, the file problems of the parts that
 // parsed included. process.env is read here and nowhere else.
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -96,6 +96,7 @@ function loadMaterial(raw: unknown, i: number, baseDir: string, now: Date, probl
     clientSecret: parsedOrUndefined(clientAuthenticationFields.clientSecret, raw.clientSecret),
     federatedToken: parsedOrUndefined(clientAuthenticationFields.federatedToken, raw.federatedToken),
     assertion: parsedOrUndefined(assertionSchema.default({ sendX5c: false }), raw.assertion),
+    publicClient: raw.publicClient === true,
   };
   const idpPart = raw.provider === 'entra' ? parsedOrUndefined(entraCredentialSchema, raw) : raw.provider === 'oidc' ? parsedOrUndefined(oidcCredentialSchema, raw) : undefined;
   // The key checks need the IdP kind; its defaults need the rest of the IdP part (the preset).
@@ -121,6 +122,16 @@ function checkOtherFiles(raw: Record<string, unknown>, baseDir: string, problems
       CacheCipher.fromKeyFile(resolve(baseDir, keyFile));
     } catch (err) {
       problems.push({ path: 'cache.encryptionKeyFile', message: (err as Error).message });
+    }
+  }
+  const stateFile = cache.stateFile;
+  if (typeof stateFile === 'string' && stateFile !== '') {
+    // The grants are written next to it (a temporary file, then a rename): its directory must exist and be writable.
+    const dir = dirname(resolve(baseDir, stateFile));
+    try {
+      accessSync(dir, constants.W_OK);
+    } catch {
+      problems.push({ path: 'cache.stateFile', message: `directory not found or not writable: ${dir}` });
     }
   }
   asArray(raw.callers).forEach((caller, i) => {

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { clientAuthenticationProblem } from '../client-auth/client-auth-schema.ts';
 import { credentialBaseSchema } from '../idps/credential-schema.ts';
+import { SIGN_IN_CALLBACK_PATH } from '../idps/sign-in-schema.ts';
 import { entraCredentialSchema, type EntraCredentialConfig } from '../idps/entra/entra-schema.ts';
 import { oidcCredentialSchema, type OidcCredentialConfig } from '../idps/oidc/oidc-schema.ts';
 import { filePath, httpUrl, resourceId } from '../kernel/schema-primitives.ts';
@@ -116,6 +117,7 @@ export const callerSchema = z
       .default([]),
     defaultCredential: z.string().min(1).optional().describe('managed-identity requests without client_id use this credential'),
     diagnostics: z.boolean().default(false).describe('may use /v1/diagnostics/*'),
+    signIn: z.boolean().default(false).describe("may start, watch and end the sign-ins of delegated credentials (/v1/credentials/{id}/sign-in)"),
     rateLimit: z
       .object({
         requestsPerSecond: z.number().positive().max(100_000).default(DEFAULT_RATE_PER_SECOND),
@@ -188,6 +190,9 @@ export const cacheSchema = z
     encryptionKeyFile: filePath
       .optional()
       .describe('AES-256-GCM keys for tokens at rest in Redis: one base64 or hex 32-byte key per line, the first encrypts'),
+    stateFile: filePath
+      .optional()
+      .describe('with the in-memory cache: where delegated credentials keep their grants (encrypted with encryptionKeyFile, written atomically) so a restart keeps every sign-in'),
     tlsCaFile: filePath.optional().describe('PEM CA bundle for a rediss:// redisUrl with a private CA (redisCluster and redisSentinel have tls.caFile)'),
     refreshAheadRatio: z
       .number()
@@ -275,7 +280,20 @@ export function crossFieldIssues(parts: ConfigParts): CrossFieldIssue[] {
         if (RESERVED_FORM_FIELDS.has(field)) issue(['credentials', i, 'tokenParams', field], 'is set by the broker and cannot be overridden');
       }
     }
-    if (c?.provider === 'entra') {
+    if (c?.signIn) {
+      const flow = c.signIn.flow;
+      if (flow === 'authorization_code' && !c.signIn.redirectUri) {
+        issue(['credentials', i, 'signIn', 'redirectUri'], `required for authorization_code: the broker's public URL ending in ${SIGN_IN_CALLBACK_PATH}, registered at the IdP`);
+      }
+      if (flow === 'authorization_code' && c.signIn.redirectUri && !new URL(c.signIn.redirectUri).pathname.endsWith(SIGN_IN_CALLBACK_PATH)) {
+        issue(['credentials', i, 'signIn', 'redirectUri'], `must end in ${SIGN_IN_CALLBACK_PATH}: the broker serves the redirect there (a path prefix before it, for a proxy, is fine)`);
+      }
+      if (flow === 'device_code' && c.signIn.redirectUri) issue(['credentials', i, 'signIn', 'redirectUri'], 'the device code flow has no redirect: remove redirectUri');
+      if (c.provider === 'entra' && c.endpointVersion === 'v1') issue(['credentials', i, 'endpointVersion'], 'delegated credentials use the v2.0 endpoints: set endpointVersion: v2');
+      if (c.provider === 'oidc' && !c.issuer) issue(['credentials', i, 'issuer'], 'a delegated credential needs issuer: its discovery document names the authorization, device and revocation endpoints');
+      if (c.federatedToken) issue(['credentials', i, 'federatedToken'], 'a delegated credential authenticates the client with a certificate, a client secret, or none (publicClient: true)');
+    }
+    if (c?.provider === 'entra' && !c.signIn) {
       c.scopes.forEach((s, j) => {
         // Entra v2: one resource per request (AADSTS700022, docs/design.md §10.7).
         if (/\s/.test(s)) issue(['credentials', i, 'scopes', j], 'an entra scope names one resource: <resource>/.default');
@@ -313,10 +331,27 @@ export function crossFieldIssues(parts: ConfigParts): CrossFieldIssue[] {
       if (!credentialIds.has(a.credential)) issue(['callers', i, 'allow', j, 'credential'], `no credential with id '${a.credential}' is configured`);
     });
   });
+  const delegated = parts.credentials.findIndex((c) => c?.signIn !== undefined);
+  if (delegated >= 0 && parts.cache) {
+    const redis = !!(parts.cache.redisUrl || parts.cache.redisCluster || parts.cache.redisSentinel);
+    // A refresh token is a person's long-lived authority: never at rest in plaintext.
+    if (!parts.cache.encryptionKeyFile) {
+      issue(['cache', 'encryptionKeyFile'], `required with a delegated credential (credentials[${delegated}] has signIn): refresh tokens are stored encrypted`);
+    }
+    if (!redis && !parts.cache.stateFile) {
+      issue(['cache', 'stateFile'], `required with a delegated credential and the in-memory cache: without it a restart loses every sign-in (or set cache.redisUrl)`);
+    }
+    if (parts.callers.length > 0 && !parts.callers.some((c) => c?.signIn)) {
+      issue(['callers'], `no caller has signIn: true, so nobody could start the sign-in of credentials[${delegated}]`);
+    }
+  }
+  if (parts.cache?.stateFile && (parts.cache.redisUrl || parts.cache.redisCluster || parts.cache.redisSentinel)) {
+    issue(['cache', 'stateFile'], 'is for the in-memory cache: with Redis, grants are kept in Redis');
+  }
   const topology = parts.cache && redisTopologyProblem(parts.cache);
   if (topology) issue(['cache'], topology);
-  if (parts.cache?.encryptionKeyFile && !parts.cache.redisUrl && !parts.cache.redisCluster && !parts.cache.redisSentinel) {
-    issue(['cache', 'encryptionKeyFile'], 'encrypts tokens at rest in Redis: set cache.redisUrl, cache.redisCluster or cache.redisSentinel too (the in-memory cache never leaves the process)');
+  if (parts.cache?.encryptionKeyFile && !parts.cache.redisUrl && !parts.cache.redisCluster && !parts.cache.redisSentinel && !parts.cache.stateFile) {
+    issue(['cache', 'encryptionKeyFile'], 'encrypts tokens at rest in Redis or in cache.stateFile: set cache.redisUrl, cache.redisCluster, cache.redisSentinel or cache.stateFile too (the in-memory cache never leaves the process)');
   }
   if (parts.cache?.tlsCaFile && !parts.cache.redisUrl) {
     issue(['cache', 'tlsCaFile'], 'is for a rediss:// cache.redisUrl; with redisCluster or redisSentinel set tls.caFile inside it');

@@ -14,7 +14,7 @@ import type { IssuedToken, TokenProvider } from '../idps/token-provider.ts';
 import { credentialFingerprint, tokenCacheKey } from './cache-key.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import type { Clock } from '../kernel/clock.ts';
-import { BrokerError, CredentialUnavailable, IdpRejected, IdpUnavailable, UnknownCredential } from '../kernel/errors.ts';
+import { BrokerError, CredentialUnavailable, IdpRejected, IdpUnavailable, SignInRequired, UnknownCredential } from '../kernel/errors.ts';
 
 export type CacheOutcome = 'hit' | 'miss' | 'refreshed';
 
@@ -26,6 +26,15 @@ export interface CredentialRuntime {
   /** How the credential proves itself to its IdP (certificate, client secret, federated token). */
   auth: ClientAuthentication;
   provider: TokenProvider;
+  /** Delegated credentials: the grant a person's sign-in left. */
+  grant?: {
+    /** Which sign-in, and whether it is usable: part of the cache key, so a new sign-in or an ended grant never gets tokens cached before it. */
+    cacheIdentity(): string;
+    /** What diagnostics show: state, who signed in, scopes, last refresh; never a token. */
+    describe(): Record<string, unknown>;
+    /** Who signed in (the ID token's sub), for the audit record of each token served. */
+    subject(): string | undefined;
+  };
 }
 
 export interface ServedToken extends CachedToken {
@@ -188,7 +197,7 @@ export class TokenService {
   }
 
   cacheKey(runtime: CredentialRuntime, scope: string): string {
-    const identity = runtime.auth.identity();
+    const identity = runtime.grant ? `${runtime.auth.identity()}|${runtime.grant.cacheIdentity()}` : runtime.auth.identity();
     let fp = this.fingerprints.get(runtime.config.id);
     if (fp?.identity !== identity) {
       fp = { identity, value: credentialFingerprint(runtime.idp.cacheIdentity(runtime.config), identity) };
@@ -556,7 +565,8 @@ export class TokenService {
           { credentialId: runtime.config.id, scope: target.scope, code: err.code, error: err.message, expiresInSeconds: Math.floor((current.expiresAt - this.clock.now()) / 1000) },
           'refresh-ahead failed: the current token is served until it expires',
         );
-      } else {
+      } else if (!(err instanceof SignInRequired)) {
+        // SignInRequired was logged once where it was found (the delegated credential's provider).
         this.logger.error({ credentialId: runtime.config.id, error: (err as Error).message }, 'refresh-ahead failed unexpectedly');
       }
     } finally {

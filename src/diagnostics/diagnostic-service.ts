@@ -53,6 +53,8 @@ export interface CredentialDescription {
    * signature is never shown. Null when the kind sends none (client secret).
    */
   assertion: { header: Record<string, unknown>; claims: Record<string, unknown> | null; signed: false; signed_by: 'broker' | 'external issuer' } | null;
+  /** Delegated credentials: the grant (state, who signed in, scopes, last refresh), never a token; else null. */
+  delegated: Record<string, unknown> | null;
   findings: Finding[];
   verdict: Verdict;
 }
@@ -87,6 +89,7 @@ const ASSERTION_KIND_OF: Readonly<Record<ClientAuthenticationKind, AssertionKind
   certificate: 'client_assertion',
   federatedToken: 'federated_token',
   clientSecret: undefined,
+  publicClient: undefined,
 };
 
 export class DiagnosticService {
@@ -200,6 +203,7 @@ export class DiagnosticService {
       client_authentication: runtime.auth.describe(now),
       certificate: cert ? { ...certificateFacts(cert.leaf, now), chain: cert.chain.map((x) => x.subject.replace(/\n/g, ', ')) } : null,
       assertion: preview ? { header: preview.header, claims: preview.claims, signed: false, signed_by: preview.signedBy } : null,
+      delegated: runtime.grant?.describe() ?? null,
       findings,
       verdict: verdictOf(findings),
     };

@@ -4,7 +4,7 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { BrokerError } from '../kernel/errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import { sendManagedIdentityError, sendProblem, toBrokerError } from './problem.ts';
+import { sendErrorPage, sendManagedIdentityError, sendProblem, toBrokerError } from './problem.ts';
 import { ERROR_SHAPE, routeFamilyOf } from './route-table.ts';
 
 /**
@@ -36,6 +36,7 @@ export function errorExit(logger: Logger): ErrorRequestHandler {
     }
     const family = routeFamilyOf(res);
     if (family && ERROR_SHAPE[family] === 'managed-identity') sendManagedIdentityError(res, error);
+    else if (family && ERROR_SHAPE[family] === 'page') sendErrorPage(res, error);
     else sendProblem(res, error, res.locals.requestId as string);
   };
 }

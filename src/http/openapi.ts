@@ -10,7 +10,8 @@ const problem = {
     type: { type: 'string' },
     title: { type: 'string' },
     status: { type: 'integer', minimum: 400, maximum: 599 },
-    code: { enum: ['invalid_request', 'unauthenticated', 'forbidden', 'unknown_credential', 'rate_limited', 'idp_rejected', 'idp_unavailable', 'internal'] },
+    code: { enum: ['invalid_request', 'unauthenticated', 'forbidden', 'unknown_credential', 'rate_limited', 'idp_rejected', 'idp_unavailable', 'sign_in_required', 'internal'] },
+    credential: { type: 'string', description: 'sign_in_required: the delegated credential a person must sign in for' },
     detail: { type: 'string' },
     request_id: { type: 'string' },
     errors: { type: 'array', items: { type: 'object', required: ['field', 'message'], properties: { field: { type: 'string' }, message: { type: 'string' } } } },
@@ -119,10 +120,57 @@ export const openApiDocument = {
                 cloud: { type: 'string' },
                 scopes: { type: 'array', items: { type: 'string' } },
                 default_scope: { type: ['string', 'null'] },
+                delegated: { const: true, description: 'a delegated credential: its tokens carry the authority of the person who signed in' },
               },
             },
           },
         },
+      },
+      SignInStart: {
+        oneOf: [
+          {
+            type: 'object',
+            required: ['flow', 'sign_in_url', 'expires_at'],
+            properties: { flow: { const: 'authorization_code' }, sign_in_url: { type: 'string', description: 'one-time, for a person\'s browser' }, expires_at: { type: 'string' } },
+          },
+          {
+            type: 'object',
+            required: ['flow', 'verification_uri', 'user_code', 'expires_at', 'interval'],
+            properties: {
+              flow: { const: 'device_code' },
+              verification_uri: { type: 'string' },
+              verification_uri_complete: { type: 'string' },
+              user_code: { type: 'string' },
+              expires_at: { type: 'string' },
+              interval: { type: 'integer' },
+            },
+          },
+        ],
+      },
+      SignInStatus: {
+        type: 'object',
+        required: ['credential', 'state'],
+        properties: {
+          credential: { type: 'string' },
+          state: { enum: ['signed_in', 'sign_in_required', 'pending'] },
+          subject: { type: 'string' },
+          display_name: { type: 'string' },
+          signed_in_at: { type: 'string' },
+          last_refresh_at: { type: 'string' },
+          refresh_token_expires_at: { type: 'string' },
+          scopes_granted: { type: 'string' },
+          refreshes: { type: 'integer' },
+          rotations: { type: 'integer' },
+          reason: { type: 'string' },
+          pending: { type: 'object', required: ['flow', 'expires_at', 'started_by'], properties: { flow: { type: 'string' }, expires_at: { type: 'string' }, started_by: { type: 'string' } } },
+          hint: { type: 'string' },
+        },
+        not: { anyOf: [{ required: ['refresh_token'] }, { required: ['access_token'] }, { required: ['id_token'] }] },
+      },
+      SignInEnded: {
+        type: 'object',
+        required: ['credential', 'state', 'revoked_at_idp', 'detail'],
+        properties: { credential: { type: 'string' }, state: { const: 'sign_in_required' }, revoked_at_idp: { type: 'boolean' }, detail: { type: 'string' } },
       },
       ManagedIdentityToken: {
         type: 'object',
@@ -162,7 +210,7 @@ export const openApiDocument = {
                   required: ['credential', 'kind', 'status'],
                   properties: {
                     credential: { type: 'string' },
-                    kind: { enum: ['certificate', 'clientSecret', 'federatedToken'] },
+                    kind: { enum: ['certificate', 'clientSecret', 'federatedToken', 'publicClient'] },
                     status: { enum: ['ok', 'expiring_soon', 'expired', 'unavailable'] },
                     reload_problem: { type: 'string', description: 'the file changed but is not usable: the material read before is kept' },
                     problem: { type: 'string', description: 'why nothing can be sent (unavailable)' },
@@ -232,7 +280,7 @@ export const openApiDocument = {
       },
       CredentialView: {
         type: 'object',
-        required: ['credential', 'provider', 'client_id', 'token_endpoint', 'audience', 'client_authentication', 'certificate', 'assertion', 'findings', 'verdict'],
+        required: ['credential', 'provider', 'client_id', 'token_endpoint', 'audience', 'client_authentication', 'certificate', 'assertion', 'delegated', 'findings', 'verdict'],
         properties: {
           credential: { type: 'string' },
           provider: { enum: ['entra', 'oidc'] },
@@ -248,10 +296,22 @@ export const openApiDocument = {
             required: ['kind'],
             description: 'how the credential authenticates: where the material lives and its public facts, never a secret, a token or a key',
             properties: {
-              kind: { enum: ['certificate', 'clientSecret', 'federatedToken'] },
+              kind: { enum: ['certificate', 'clientSecret', 'federatedToken', 'publicClient'] },
               reload_problem: { type: 'string' },
             },
             not: { anyOf: [{ required: ['secret'] }, { required: ['value'] }, { required: ['token'] }, { required: ['client_secret'] }, { required: ['client_assertion'] }] },
+          },
+          delegated: {
+            description: 'delegated credentials: the grant as this replica last read it (state, subject, scopes granted, last refresh); never a token. Else null',
+            oneOf: [
+              { type: 'null' },
+              {
+                type: 'object',
+                required: ['state'],
+                properties: { state: { enum: ['signed_in', 'sign_in_required'] }, subject: { type: 'string' }, scopes_granted: { type: 'string' }, last_refresh_at: { type: 'string' } },
+                not: { anyOf: [{ required: ['refresh_token'] }, { required: ['access_token'] }, { required: ['id_token'] }] },
+              },
+            ],
           },
           certificate: {
             type: ['object', 'null'],
@@ -309,6 +369,7 @@ export const openApiDocument = {
         [405, 'method not allowed (Allow header)'],
         [413, 'body too large'],
         [415, 'not UTF-8 JSON'],
+        [409, 'sign_in_required: a delegated credential has no usable grant; hint says who starts a sign-in and how'],
         [429, 'rate limited (Retry-After)'],
         [502, 'the identity provider refused (idp_error, hint)'],
         [503, 'the identity provider is unavailable (Retry-After)'],

@@ -1,8 +1,9 @@
 // The only writer of error responses: RFC 9457 application/problem+json with the contract's
 // fields (docs/design.md §5.1). Detail is shown only for errors that are safe to expose.
 import type { Response } from 'express';
-import { BrokerError, IdpRejected, IdpUnavailable, InternalError, InvalidFields, InvalidRequest, RateLimited, type BrokerErrorCode } from '../kernel/errors.ts';
+import { BrokerError, IdpRejected, IdpUnavailable, InternalError, InvalidFields, InvalidRequest, RateLimited, SignInFailed, SignInRequired, type BrokerErrorCode } from '../kernel/errors.ts';
 import { MethodNotAllowed, RequestTooLarge, UnsupportedMediaType } from './http-errors.ts';
+import { renderSignInPage } from './sign-in-page.ts';
 
 /** Errors thrown by body-parser carry `type` and `status`; everything else unknown is internal. */
 export function toBrokerError(err: unknown): BrokerError {
@@ -54,12 +55,26 @@ export function sendProblem(res: Response, err: BrokerError, requestId: string):
       http_status: err.idp.httpStatus,
     };
   }
+  if (err instanceof SignInRequired) {
+    body.credential = err.credentialId;
+    body.hint = err.hint;
+  }
   if (err instanceof MethodNotAllowed) res.setHeader('Allow', err.allow.join(', '));
   if (err instanceof IdpUnavailable || err instanceof RateLimited) {
     res.setHeader('Retry-After', String(Math.max(1, Math.ceil(err.retryAfterSeconds))));
   }
   res.status(err.status).type('application/problem+json').setHeader('Cache-Control', 'no-store');
   res.send(JSON.stringify(body));
+}
+
+/** A failure on a page a person's browser opened (the sign-in link and redirect): an HTML page that explains it. */
+export function sendErrorPage(res: Response, err: BrokerError): void {
+  if (res.headersSent) return;
+  const hint = err instanceof SignInFailed ? err.hint : err.status >= 500 ? 'try again in a moment; if it persists, the broker\'s log has the cause (request id above)' : undefined;
+  const lines = [err.expose ? err.message : err.title, `Request id: ${res.locals.requestId as string}`];
+  if (err instanceof MethodNotAllowed) res.setHeader('Allow', err.allow.join(', '));
+  res.status(err.status).type('text/html').setHeader('Cache-Control', 'no-store');
+  res.send(renderSignInPage({ title: err instanceof SignInFailed ? err.title : `Sign-in: ${err.title}`, lines, hint }));
 }
 
 /** OAuth-style error codes the Azure SDKs expect from a managed-identity endpoint. */
@@ -71,6 +86,7 @@ const MANAGED_IDENTITY_ERRORS: Record<BrokerErrorCode, string> = {
   rate_limited: 'temporarily_unavailable',
   idp_rejected: 'invalid_client',
   idp_unavailable: 'temporarily_unavailable',
+  sign_in_required: 'invalid_grant',
   internal: 'server_error',
 };
 
@@ -88,7 +104,7 @@ export function sendManagedIdentityError(res: Response, err: BrokerError): void 
   res.status(err.status).setHeader('Cache-Control', 'no-store');
   res.json({
     error: MANAGED_IDENTITY_ERRORS[err.code],
-    error_description: err instanceof IdpRejected ? `${description} (${err.idpError}: ${err.hint})` : description,
+    error_description: err instanceof IdpRejected ? `${description} (${err.idpError}: ${err.hint})` : err instanceof SignInRequired ? `${description} (${err.hint})` : description,
     request_id: res.locals.requestId as string,
   });
 }

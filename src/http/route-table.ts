@@ -6,14 +6,17 @@ import { MethodNotAllowed } from './http-errors.ts';
 import { errors, json, managedIdentityError, security } from './openapi-parts.ts';
 
 /** Routes grouped by the module that serves them; the group decides the wire shape of errors. */
-export type RouteFamily = 'token' | 'managed-identity' | 'diagnostics' | 'diagnostics-page' | 'health' | 'metrics' | 'openapi';
+export type RouteFamily = 'token' | 'sign-in' | 'sign-in-page' | 'managed-identity' | 'diagnostics' | 'diagnostics-page' | 'health' | 'metrics' | 'openapi';
 
 /**
  * problem+json (RFC 9457) everywhere, except the managed-identity endpoints, which answer in the
- * `{ error, error_description }` shape the Azure SDKs parse (docs/operations.md "Error shapes").
+ * `{ error, error_description }` shape the Azure SDKs parse (docs/operations.md "Error shapes"), and
+ * the sign-in pages a person's browser opens, which answer with a page that explains.
  */
-export const ERROR_SHAPE: Record<RouteFamily, 'problem' | 'managed-identity'> = {
+export const ERROR_SHAPE: Record<RouteFamily, 'problem' | 'managed-identity' | 'page'> = {
   token: 'problem',
+  'sign-in': 'problem',
+  'sign-in-page': 'page',
   'managed-identity': 'managed-identity',
   diagnostics: 'problem',
   'diagnostics-page': 'problem',
@@ -23,7 +26,7 @@ export const ERROR_SHAPE: Record<RouteFamily, 'problem' | 'managed-identity'> = 
 };
 
 export interface RouteSpec {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   /** Express syntax (`:id`); /openapi.json shows it as `{id}` and documents each parameter. */
   path: string;
   family: RouteFamily;
@@ -42,7 +45,7 @@ export const ROUTES = [
       summary: 'Get an access token for a credential',
       security,
       requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/TokenRequest' } } } },
-      responses: { '200': json('the token (Cache-Control: no-store)', { $ref: '#/components/schemas/TokenResponse' }), ...errors(400, 401, 403, 404, 405, 413, 415, 429, 502, 503) },
+      responses: { '200': json('the token (Cache-Control: no-store)', { $ref: '#/components/schemas/TokenResponse' }), ...errors(400, 401, 403, 404, 405, 409, 413, 415, 429, 502, 503) },
     },
   },
   {
@@ -50,6 +53,60 @@ export const ROUTES = [
     path: '/v1/credentials',
     family: 'token',
     operation: { summary: 'Credentials this caller may use', security, responses: { '200': json('the list', { $ref: '#/components/schemas/CredentialList' }), ...errors(401, 429) } },
+  },
+  {
+    method: 'POST',
+    path: '/v1/credentials/:id/sign-in',
+    family: 'sign-in',
+    operation: {
+      summary: 'Start a sign-in of a delegated credential: a one-time link for a browser, or a device code (caller with signIn: true)',
+      security,
+      responses: { '200': json('how the person signs in', { $ref: '#/components/schemas/SignInStart' }), ...errors(400, 401, 403, 404, 429, 502, 503) },
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/credentials/:id/sign-in',
+    family: 'sign-in',
+    operation: {
+      summary: 'The state of a delegated credential: signed in (by whom, last refresh), pending, or sign-in required (never a token)',
+      security,
+      responses: { '200': json('the state', { $ref: '#/components/schemas/SignInStatus' }), ...errors(400, 401, 403, 404, 429) },
+    },
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/credentials/:id/sign-in',
+    family: 'sign-in',
+    operation: {
+      summary: 'End a sign-in: revoke the refresh token at the IdP (RFC 7009) where it can, then forget the grant',
+      security,
+      responses: { '200': json('what was done', { $ref: '#/components/schemas/SignInEnded' }), ...errors(400, 401, 403, 404, 429) },
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/sign-in/start',
+    family: 'sign-in-page',
+    operation: {
+      summary: 'The one-time sign-in link: redirects to the IdP (no caller key: the link is the capability)',
+      parameters: [{ name: 'ticket', in: 'query', required: true, schema: { type: 'string' } }],
+      responses: { '303': { description: 'to the IdP authorization endpoint' }, '400': html('a page: the link was used, expired or unknown', 'text/html') },
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/sign-in/callback',
+    family: 'sign-in-page',
+    operation: {
+      summary: 'The redirect target of a sign-in (any replica): stores the grant and shows who signed in',
+      parameters: [
+        { name: 'code', in: 'query', required: false, schema: { type: 'string' } },
+        { name: 'state', in: 'query', required: true, schema: { type: 'string' } },
+        { name: 'error', in: 'query', required: false, schema: { type: 'string' } },
+      ],
+      responses: { '200': html('a page: signed in', 'text/html'), '400': html('a page: the sign-in failed, explained', 'text/html') },
+    },
   },
   {
     method: 'GET',
@@ -180,6 +237,7 @@ export function familyRouter<F extends RouteFamily>(family: F, handlers: FamilyH
   for (const route of served) {
     const chain = [tag, ...before, ...[byKey[routeKey(route)]!].flat()];
     if (route.method === 'GET') router.get(route.path, ...chain);
+    else if (route.method === 'DELETE') router.delete(route.path, ...chain);
     else router.post(route.path, ...chain);
   }
   for (const path of new Set(served.map((r) => r.path))) {

@@ -19,8 +19,12 @@ export function tokenHash(token: string): string {
   return value;
 }
 
-/** One audit line per token served, whatever the route (docs/design.md §6.4). Never the token. */
-export function auditTokenServed(logger: Logger, requestId: string, callerId: string, served: ServedToken, route: string): void {
+/**
+ * One audit line per token served, whatever the route (docs/design.md §6.4). Never the token. A
+ * delegated credential's token carries a person's authority: `onBehalfOf` names them (the ID
+ * token's subject), so the audit says whose authority each caller used.
+ */
+export function auditTokenServed(logger: Logger, requestId: string, callerId: string, served: ServedToken, route: string, onBehalfOf?: string): void {
   logger.info(
     {
       event: 'token_served',
@@ -28,6 +32,7 @@ export function auditTokenServed(logger: Logger, requestId: string, callerId: st
       route,
       callerId,
       credentialId: served.credentialId,
+      onBehalfOf,
       scope: served.requestedScope,
       cacheOutcome: served.cacheOutcome,
       stale: served.stale || undefined,

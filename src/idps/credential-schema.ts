@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { clientAuthenticationFields } from '../client-auth/client-auth-schema.ts';
 import { assertionSchema } from '../client-auth/certificate/certificate-schema.ts';
 import { resourceId } from '../kernel/schema-primitives.ts';
+import { signInSchema } from './sign-in-schema.ts';
 
 export const DEFAULT_IDP_TIMEOUT_MS = 10_000;
 export const DEFAULT_IDP_RETRIES = 2;
@@ -14,6 +15,11 @@ export const baseCredential = {
   id: resourceId,
   clientId: z.string().min(1).max(256),
   ...clientAuthenticationFields,
+  publicClient: z
+    .boolean()
+    .default(false)
+    .describe('a public client (RFC 6749 §2.1): no client authentication; only with signIn'),
+  signIn: signInSchema.optional().describe('a delegated credential: a person signs in once, the broker refreshes (docs/delegated-credentials.md)'),
   assertion: assertionSchema.default({ sendX5c: false }).describe('how a certificate credential signs its assertion'),
   timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULT_IDP_TIMEOUT_MS).describe('per IdP call (default 10000)'),
   retries: z.number().int().min(0).max(5).default(DEFAULT_IDP_RETRIES).describe('retries on network errors and 5xx, with jitter (default 2)'),

@@ -40,6 +40,39 @@ export function containsMessage(normalizedText: string, messages: readonly strin
 }
 
 export const AADSTS_CATALOGUE: Readonly<Record<number, IdpErrorExplanation>> = {
+  // Delegated sign-ins and refresh tokens (https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
+  50011: {
+    messages: ['The redirect URI specified in the request does not match the redirect URIs configured for the application'],
+    title: 'reply URL mismatch',
+    cause: 'the redirect_uri of the sign-in is not one of the redirect URIs registered on the app registration (scheme, host, port, path and case must match exactly).',
+    fix: 'add signIn.redirectUri exactly as configured to the app registration (Authentication → Web or Mobile and desktop platform → Redirect URIs)',
+    claim: 'redirect_uri',
+  },
+  65001: {
+    messages: ['The user or administrator has not consented to use the application'],
+    title: 'consent missing',
+    cause: 'the person (or an administrator for the tenant) has not consented to the delegated permissions the sign-in asks for.',
+    fix: 'grant admin consent for the API permissions of the app registration, or let the person consent at sign-in',
+    claim: 'scope',
+  },
+  50105: {
+    messages: ['has not been assigned to a role for the application'],
+    title: 'person not assigned to the application',
+    cause: 'the enterprise application requires assignment and this person (or their group) is not assigned.',
+    fix: 'assign the person under Enterprise applications → the app → Users and groups, or sign in as an assigned person',
+  },
+  700082: {
+    messages: ['The refresh token has expired due to inactivity'],
+    title: 'refresh token expired (inactivity)',
+    cause: 'the refresh token was not used for 90 days.',
+    fix: 'sign in again; keep signIn.keepAliveSeconds well below 90 days (the default refreshes every 20 minutes)',
+  },
+  50173: {
+    messages: ['The provided grant has expired due to it being revoked'],
+    title: 'grant revoked',
+    cause: 'the grant was revoked: a password change or reset, sessions revoked by an administrator, or consent withdrawn.',
+    fix: 'the person signs in again (POST /v1/credentials/{id}/sign-in)',
+  },
   700023: {
     messages: ['Client assertion audience claim does not match Realm issuer'],
     title: 'client assertion audience does not match the token endpoint',

@@ -23,6 +23,20 @@ export interface IdpKind<C> {
   /** The refusal says the client's credential (certificate, secret) was not accepted: after a rotation, the previous one may be. */
   refusedClientCredential(err: IdpRejected): boolean;
   createProvider(config: C, auth: ClientAuthentication, logger: Logger): TokenProvider;
+  /**
+   * Delegated credentials: the issuer whose discovery document names the authorization, device
+   * authorization and revocation endpoints (OIDC Discovery §3), and the `aud` of an assertion for
+   * its token endpoint.
+   */
+  delegatedIssuer(config: C): string;
+  /** Whether a discovery document's issuer is the one delegatedIssuer asked for. */
+  delegatedIssuerMatches(config: C, declared: string): boolean;
+  assertionAudience(config: C, tokenEndpoint: string, issuer: string): string;
+  /**
+   * Extra parameters of the authorization and device authorization requests (OIDC Core §11:
+   * offline_access needs prompt=consent; Auth0 needs the API's `audience`).
+   */
+  authorizationParams(config: C, scopes: readonly string[]): Record<string, string>;
   /** The IdP settings a caller listing credentials may see (GET /v1/credentials, `config check`). */
   listingFacts(config: C): Record<string, string>;
 }

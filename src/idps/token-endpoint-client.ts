@@ -106,7 +106,35 @@ export function parseTokenResponse(body: unknown, idpName: string): IssuedToken 
   };
 }
 
+/** What a token endpoint answers a delegated grant (code, device code, refresh token): the access token and the grant's own parts. */
+export interface GrantTokenResponse extends IssuedToken {
+  refreshToken?: string;
+  idToken?: string;
+  /** refresh_expires_in (Keycloak) or refresh_token_expires_in (Entra), seconds. */
+  refreshExpiresInSeconds?: number;
+}
+
 export async function postTokenRequest(url: string, request: TokenRequestBody, opts: HttpCallOptions): Promise<IssuedToken> {
+  return parseTokenResponse(await postForm(url, request, opts), opts.idpName);
+}
+
+export async function postGrantRequest(url: string, request: TokenRequestBody, opts: HttpCallOptions): Promise<GrantTokenResponse> {
+  const body = await postForm(url, request, opts);
+  const b = body as Record<string, unknown>;
+  return {
+    ...parseTokenResponse(body, opts.idpName),
+    refreshToken: typeof b.refresh_token === 'string' && b.refresh_token ? b.refresh_token : undefined,
+    idToken: typeof b.id_token === 'string' && b.id_token ? b.id_token : undefined,
+    refreshExpiresInSeconds: parseSeconds(b.refresh_expires_in) || parseSeconds(b.refresh_token_expires_in) || undefined,
+  };
+}
+
+/**
+ * POSTs a form to an OAuth endpoint (token, device authorization RFC 8628 §3.1, revocation RFC 7009
+ * §2.1) and returns its JSON body (undefined when there is none); an error status becomes
+ * IdpRejected / IdpUnavailable as for token requests.
+ */
+export async function postForm(url: string, request: TokenRequestBody, opts: HttpCallOptions): Promise<unknown> {
   let res;
   try {
     res = await outboundRequest(url, {
@@ -126,7 +154,7 @@ export async function postTokenRequest(url: string, request: TokenRequestBody, o
   }
   const body = parseJsonBody(res.body);
   if (res.status < 200 || res.status >= 300) throw translateErrorResponse(res.status, body, res.headers['retry-after'], opts.idpName, opts.redactions);
-  return parseTokenResponse(body, opts.idpName);
+  return body;
 }
 
 export async function getJson(url: string, opts: HttpCallOptions): Promise<unknown> {

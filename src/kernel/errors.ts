@@ -10,6 +10,7 @@ export type BrokerErrorCode =
   | 'rate_limited'
   | 'idp_rejected'
   | 'idp_unavailable'
+  | 'sign_in_required'
   | 'internal';
 
 export abstract class BrokerError extends Error {
@@ -137,6 +138,39 @@ export class CredentialUnavailable extends IdpUnavailable {
   override readonly title = 'The credential cannot authenticate right now';
   constructor(message: string, retryAfterSeconds = 10, options?: { cause?: unknown }) {
     super(message, retryAfterSeconds, options);
+  }
+}
+
+/**
+ * A delegated credential has no usable grant: nobody has signed in yet, or the IdP refused the
+ * stored refresh token for good (invalid_grant: revoked, expired, password reset, consent
+ * withdrawn). Only a person can fix it, by signing in again (docs/delegated-credentials.md).
+ */
+export class SignInRequired extends BrokerError {
+  readonly code = 'sign_in_required';
+  readonly status = 409;
+  readonly title = 'A person must sign in for this credential';
+  constructor(
+    readonly credentialId: string,
+    message: string,
+    /** Who can start a new sign-in, and how. */
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A sign-in that cannot go on: a used or expired sign-in link, an unknown state, the IdP's refusal on
+ * the redirect. Shown to the person in the browser as a page with what happened and what to do.
+ */
+export class SignInFailed extends InvalidRequest {
+  override readonly title: string = 'The sign-in did not complete';
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
   }
 }
 

@@ -19,6 +19,8 @@ export interface MetricsSources {
   /** credential id → least remaining lifetime of its cached tokens (ms), for tokens in memory. */
   tokenRemaining(): { credentialId: string; remainingMs: number }[];
   redisUp(): number | undefined;
+  /** Delegated credentials as this replica last read their grants. */
+  delegatedGrants?(): { credentialId: string; signedIn: boolean; lastRefreshAtMs?: number; refreshExpiresAtMs?: number }[];
 }
 
 // It is the token service's observer (core/token-service.ts TokenServiceObserver) by shape: observability
@@ -31,6 +33,7 @@ export class BrokerMetrics {
   private readonly lockWaits: Counter<'credential'>;
   private readonly refreshAhead: Counter<'credential' | 'result'>;
   private readonly httpRequests: Counter<'route' | 'status'>;
+  private readonly grantRefreshes: Counter<'credential' | 'result'>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -112,6 +115,44 @@ export class BrokerMetrics {
         for (const t of sources.tokenRemaining()) this.set({ credential: t.credentialId }, Math.max(0, t.remainingMs / 1000));
       },
     });
+    this.grantRefreshes = new Counter({
+      name: 'token_broker_delegated_refreshes_total',
+      help: 'Redemptions of delegated credentials\' refresh tokens by this replica, by result (success, failure, sign_in_required).',
+      labelNames: ['credential', 'result'],
+      registers,
+    });
+    const grants = () => sources.delegatedGrants?.() ?? [];
+    new Gauge({
+      name: 'token_broker_delegated_signed_in',
+      help: '1 while a delegated credential holds a usable grant, 0 when a person must sign in (again).',
+      labelNames: ['credential'],
+      registers,
+      collect() {
+        this.reset();
+        for (const g of grants()) this.set({ credential: g.credentialId }, g.signedIn ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'token_broker_delegated_last_refresh_age_seconds',
+      help: 'Seconds since the refresh token of a delegated credential was last redeemed (or the person signed in).',
+      labelNames: ['credential'],
+      registers,
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const g of grants()) if (g.lastRefreshAtMs !== undefined) this.set({ credential: g.credentialId }, Math.max(0, (now - g.lastRefreshAtMs) / 1000));
+      },
+    });
+    new Gauge({
+      name: 'token_broker_delegated_refresh_token_expiry_seconds',
+      help: 'When the refresh token of a delegated credential expires (Unix time), where the IdP says.',
+      labelNames: ['credential'],
+      registers,
+      collect() {
+        this.reset();
+        for (const g of grants()) if (g.refreshExpiresAtMs !== undefined) this.set({ credential: g.credentialId }, Math.floor(g.refreshExpiresAtMs / 1000));
+      },
+    });
     new Gauge({
       name: 'token_broker_redis_up',
       help: '1 when the shared Redis cache is usable (connected, answering in time, accepting writes), 0 when the broker serves from memory (absent without Redis).',
@@ -139,6 +180,11 @@ export class BrokerMetrics {
 
   lockWaited(credential: string): void {
     this.lockWaits.inc({ credential });
+  }
+
+  // RefreshObserver (delegated/delegated-token-provider.ts)
+  refreshed(credential: string, result: 'success' | 'sign_in_required' | 'failure'): void {
+    this.grantRefreshes.inc({ credential, result });
   }
 
   refreshedAhead(credential: string, result: 'success' | 'failure' | 'adopted'): void {

@@ -88,6 +88,24 @@ function memoryAdapterFactory() {
   };
 }
 
+/**
+ * Serves an oidc-provider callback on the server; with an issuer path, mounted under it as Express
+ * would (url stripped, originalUrl kept), and 404 elsewhere.
+ */
+export function serveUnder(server: Server, callback: (req: IncomingMessage, res: ServerResponse) => unknown, issuerPath = ''): void {
+  const mountPath = issuerPath.replace(/\/$/, '');
+  server.on('request', (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse) => {
+    if (!mountPath) return callback(req, res);
+    if (!req.url?.startsWith(`${mountPath}/`)) {
+      res.writeHead(404).end();
+      return;
+    }
+    req.originalUrl = req.url;
+    req.url = req.url.slice(mountPath.length);
+    return callback(req, res);
+  });
+}
+
 export async function startSandboxIdp(options: SandboxIdpOptions): Promise<SandboxIdp> {
   // oidc-provider warns on every Node release it was not built for; the sandbox works on Node 20.
   const originalWarn = console.warn;
@@ -166,19 +184,7 @@ export async function startSandboxIdp(options: SandboxIdpOptions): Promise<Sandb
 
   const requests: string[] = [];
   server.on('request', (req: { method?: string; url?: string }) => requests.push(`${req.method} ${req.url?.split('?')[0]}`));
-  // With an issuer path, the provider is mounted under it, as Express would (url stripped, originalUrl kept).
-  const mountPath = (options.issuerPath ?? '').replace(/\/$/, '');
-  const callback = provider.callback();
-  server.on('request', (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse) => {
-    if (!mountPath) return callback(req, res);
-    if (!req.url?.startsWith(`${mountPath}/`)) {
-      res.writeHead(404).end();
-      return;
-    }
-    req.originalUrl = req.url;
-    req.url = req.url.slice(mountPath.length);
-    return callback(req, res);
-  });
+  serveUnder(server, provider.callback(), options.issuerPath);
   const base = `http://${options.host ?? '127.0.0.1'}:${port}${(options.issuerPath ?? '').replace(/\/$/, '')}`;
   return {
     issuer,

@@ -17,7 +17,8 @@ export interface BrokerProcess {
 export async function startBrokerProcess(config: unknown, dir: string, name: string, env: Record<string, string> = {}): Promise<BrokerProcess> {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, stringify(config));
-  const port = await freePort();
+  // A port the test chose (env PORT: a redirect URI registered before the broker starts), else a free one.
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', file], {
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', REDIS_URL: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -28,13 +28,13 @@ export interface TestBroker {
   close(): Promise<void>;
 }
 
-export async function startTestBroker(rawConfig: unknown, baseDir: string, options: { clock?: Clock; logLevel?: string } = {}): Promise<TestBroker> {
+export async function startTestBroker(rawConfig: unknown, baseDir: string, options: { clock?: Clock; logLevel?: string; port?: number; grantWatchMs?: number } = {}): Promise<TestBroker> {
   const loaded = validateConfig(rawConfig, baseDir);
   const logs = new LogCapture();
   // pino writes synchronously to a plain Writable, so assertions see every line at once.
   const logger = createLogger({ level: options.logLevel ?? 'debug', destination: logs });
-  const broker = buildBroker(loaded, { logger, clock: options.clock });
-  const { url } = await broker.listen(0, '127.0.0.1');
+  const broker = buildBroker(loaded, { logger, clock: options.clock, grantWatchMs: options.grantWatchMs });
+  const { url } = await broker.listen(options.port ?? 0, '127.0.0.1');
   return {
     url,
     broker,

@@ -74,6 +74,7 @@ function send(url: string, r: FuzzRequest): Promise<{ status: number; contentTyp
 // Every path of the route table (its parameters filled in), plus two that are no route.
 const routes = [...new Set(ROUTES.map((r) => r.path.replace(/:\w+/g, 'cdr'))), '/v1', '/'];
 const managedIdentityPaths = ROUTES.filter((r) => r.family === 'managed-identity').map((r) => new RegExp(`^${r.path}/?$`, 'i'));
+const signInPagePaths = ROUTES.filter((r) => r.family === 'sign-in-page').map((r) => new RegExp(`^${r.path}/?$`, 'i'));
 const token = (s: string) => s.replace(/[^\x21-\x7e]/g, 'x');
 
 const arbRequest: fc.Arbitrary<FuzzRequest> = fc.record({
@@ -114,6 +115,13 @@ test(`${FUZZ_RUNS} random and malformed requests: no 5xx, no crash, every error 
         const sentPath = new URL(`${tb.url}${r.path}`).pathname;
         const managedIdentity = managedIdentityPaths.some((p) => p.test(sentPath));
         const what = `${r.method} ${r.path} → ${res.status} ${res.contentType} ${res.body.slice(0, 200)}`;
+        if (signInPagePaths.some((p) => p.test(sentPath))) {
+          // A person's browser opened it: a page that explains, never JSON or a stack trace.
+          assert.match(res.contentType, /^text\/html/, what);
+          assert.match(res.body, /Request id: /, what);
+          assert.doesNotMatch(res.body, /at .*\.ts:\d+/, what);
+          return;
+        }
         const body = JSON.parse(res.body) as Record<string, unknown>;
         if (managedIdentity) {
           assert.equal(typeof body.error, 'string', what);

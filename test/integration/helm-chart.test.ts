@@ -133,6 +133,8 @@ async function materialize(config: any, root: string, now: Date): Promise<any> {
       writeFileSync((f.file = file), federatedTokenJwt(now));
       continue;
     }
+    // A public client (a delegated credential) has no material to write.
+    if (credential.publicClient) continue;
     const c = credential.certificate;
     const cert = await createThrowawayCertificate({ commonName: credential.id });
     if (c.passphraseFile) writeFileSync((c.passphraseFile = local(c.passphraseFile)), `${passphrase}\n`);
@@ -253,6 +255,7 @@ describe('helm chart', { skip }, () => {
   test('there are ci values files for the main variants', () => {
     assert.deepEqual(CI_VALUES, [
       'auth0-client-secret-values.yaml',
+      'delegated-values.yaml',
       'entra-keycloak-pfx-values.yaml',
       'minimal-values.yaml',
       'redis-cluster-values.yaml',

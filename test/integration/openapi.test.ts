@@ -40,9 +40,13 @@ before(async () => {
         entraWith('powerbi-secret', { clientSecret: { file: dir.write('powerbi-secret', SECRET) } }),
         entraWith('powerbi-wi', { federatedToken: { file: dir.write('powerbi-wi.jwt', issuer.mint({ sub: SUB })) } }),
         entraWith('powerbi-wi-wrong', { federatedToken: { file: dir.write('powerbi-wi-wrong.jwt', issuer.mint({ sub: 'system:serviceaccount:bi:other' })) } }),
+        // Delegated: the sandbox has no device flow, and nobody signs in here; the answers are what is checked.
+        { id: 'cdr-user', provider: 'oidc', issuer: idp.issuer, clientId: 'cdr-user', publicClient: true, signIn: { flow: 'authorization_code', redirectUri: 'https://broker.example/v1/sign-in/callback' }, scopes: ['api.read'] },
+        { id: 'cdr-device', provider: 'oidc', issuer: idp.issuer, clientId: 'cdr-device', publicClient: true, signIn: { flow: 'device_code' }, scopes: ['api.read'] },
       ],
+      cache: { encryptionKeyFile: dir.write('keys', `${'ab'.repeat(32)}\n`), stateFile: `${dir.path}/state.enc` },
       callers: [
-        { id: 'jobs', apiKeySha256: sha256Hex(KEY), identityHeaderSha256: sha256Hex('id-header'), allow: [{ credential: 'cdr' }, { credential: 'refused' }, { credential: 'powerbi' }], defaultCredential: 'powerbi', diagnostics: true },
+        { id: 'jobs', apiKeySha256: sha256Hex(KEY), identityHeaderSha256: sha256Hex('id-header'), allow: [{ credential: 'cdr' }, { credential: 'refused' }, { credential: 'powerbi' }, { credential: 'cdr-user' }], defaultCredential: 'powerbi', diagnostics: true, signIn: true },
         { id: 'plain', apiKeySha256: sha256Hex('plain-key'), allow: [{ credential: 'cdr' }] },
       ],
     },
@@ -131,6 +135,22 @@ test('real problem responses validate: 400, 401, 403, 404, 405, 413, 415, 502', 
   assert.deepEqual(statuses, [400, 401, 403, 404, 405, 413, 415, 502]);
 });
 
+test('real sign-in responses validate: start, status, end, and 409 sign_in_required', async () => {
+  const doc = '/v1/credentials/{id}/sign-in';
+  const statuses = [
+    await call('get', '/v1/credentials/cdr-user/sign-in', { key: KEY, docPath: doc }),
+    await call('post', '/v1/token', { key: KEY, body: { credential: 'cdr-user' } }),
+    await call('post', '/v1/credentials/cdr-user/sign-in', { key: KEY, docPath: doc }),
+    await call('get', '/v1/credentials/cdr-user/sign-in', { key: KEY, docPath: doc }),
+    await call('post', '/v1/credentials/cdr-device/sign-in', { key: KEY, docPath: doc }),
+    await call('post', '/v1/credentials/cdr/sign-in', { key: KEY, docPath: doc }),
+    await call('post', '/v1/credentials/cdr-user/sign-in', { key: 'plain-key', docPath: doc }),
+    await call('delete', '/v1/credentials/cdr-user/sign-in', { key: KEY, docPath: doc }),
+  ];
+  // The sandbox publishes no device_authorization_endpoint (400), cdr has no signIn (400), plain may not (403).
+  assert.deepEqual(statuses, [200, 409, 200, 200, 400, 400, 403, 200]);
+});
+
 test('real managed-identity responses validate, success and error', async () => {
   const resource = encodeURIComponent('https://analysis.windows.net/powerbi/api');
   assert.equal(await call('get', `/msi/token?resource=${resource}&api-version=2019-08-01`, { headers: { 'x-identity-header': 'id-header' } }), 200);
@@ -166,14 +186,16 @@ test('real responses validate for every kind of client authentication: credentia
   const secret = await (await fetch(`${tb.url}/v1/diagnostics/credentials/powerbi-secret`, { headers: { authorization: `Bearer ${KEY}` } })).json();
   assert.deepEqual([secret.certificate, secret.assertion, secret.client_authentication.kind], [null, null, 'clientSecret']);
   const readiness = await (await fetch(`${tb.url}/readyz`)).json();
-  assert.deepEqual(readiness.checks.client_authentication.map((c: any) => c.kind).sort(), ['certificate', 'certificate', 'certificate', 'clientSecret', 'federatedToken', 'federatedToken']);
+  assert.deepEqual(readiness.checks.client_authentication.map((c: any) => c.kind).sort(), ['certificate', 'certificate', 'certificate', 'clientSecret', 'federatedToken', 'federatedToken', 'publicClient', 'publicClient']);
 });
 
 test('the schemas reject what must never be in a credential view: a null kind, a signed assertion', () => {
   const check = ajv.compile({ $ref: 'openapi#/components/schemas/CredentialView' });
-  const base = { credential: 'x', provider: 'entra', client_id: 'c', token_endpoint: null, audience: null, certificate: null, assertion: null, findings: [], verdict: 'ok' };
+  const base = { credential: 'x', provider: 'entra', client_id: 'c', token_endpoint: null, audience: null, certificate: null, assertion: null, delegated: null, findings: [], verdict: 'ok' };
   assert.ok(check({ ...base, client_authentication: { kind: 'clientSecret' } }), ajv.errorsText(check.errors));
   assert.ok(!check({ ...base, client_authentication: { kind: 'clientSecret', secret: 'x' } }), 'a secret field');
   assert.ok(!check({ ...base, client_authentication: {} }), 'no kind');
+  assert.ok(check({ ...base, client_authentication: { kind: 'publicClient' }, delegated: { state: 'signed_in', subject: 'alice' } }), ajv.errorsText(check.errors));
+  assert.ok(!check({ ...base, client_authentication: { kind: 'publicClient' }, delegated: { state: 'signed_in', refresh_token: 'x' } }), 'a refresh token in the grant view');
   assert.ok(!check({ ...base, client_authentication: { kind: 'federatedToken' }, assertion: { header: {}, claims: {}, signed: true, signed_by: 'external issuer' } }), 'signed');
 });

@@ -9,6 +9,9 @@ import { createRedisStore } from '../../src/cache/redis/redis-store.ts';
 import { systemClock } from '../../src/kernel/clock.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { runTokenCacheContract } from '../contract/token-cache-contract.ts';
+import { grant, runGrantStoreContract } from '../contract/grant-store-contract.ts';
+import { CacheCipher } from '../../src/cache/cache-cipher.ts';
+import { randomBytes } from 'node:crypto';
 import { tempDir, type TempDir } from '../helpers/credential-files.ts';
 import { startTestRedisSentinel, type TestRedisSentinel } from '../helpers/redis-sentinel.ts';
 import { redisSkipReason } from '../helpers/redis-server.ts';
@@ -30,7 +33,7 @@ after(async () => {
   dir?.remove();
 });
 
-function sentinelStore(prefix: string, options: { log?: typeof logger; masterName?: string } = {}): SharedStore {
+function sentinelStore(prefix: string, options: { log?: typeof logger; masterName?: string; cipher?: CacheCipher } = {}): SharedStore {
   const settings = redisSettingsFrom(
     {
       redisSentinel: {
@@ -42,8 +45,23 @@ function sentinelStore(prefix: string, options: { log?: typeof logger; masterNam
     },
     dir.path,
   )!;
-  return createRedisStore({ settings, keyPrefix: prefix, clock: systemClock, logger: options.log ?? logger });
+  return createRedisStore({ settings, keyPrefix: prefix, clock: systemClock, logger: options.log ?? logger, cipher: options.cipher, grants: !!options.cipher });
 }
+
+const grantCipher = () => CacheCipher.fromKeyFile(dir.write('grant-keys', `${randomBytes(32).toString('base64')}\n`));
+
+// Grants through Sentinel: the master has a replica, so every claim and commit waits for its acknowledgement.
+runGrantStoreContract(
+  'redis sentinel (a replica acknowledges)',
+  async () => {
+    const cipher = grantCipher();
+    const a = sentinelStore('grants:', { cipher });
+    const b = sentinelStore('grants:', { cipher });
+    await Promise.all([a.ready(30_000), b.ready(30_000)]);
+    return { store: a.grants!, peer: b.grants!, pass: (ms) => sleep(ms), close: () => Promise.all([a.close(), b.close()]).then(() => undefined) };
+  },
+  { skip, withoutRaw: true },
+);
 
 function token(accessToken: string): CachedToken {
   const now = Date.now();
@@ -68,6 +86,29 @@ runTokenCacheContract(
 );
 
 describe('redis sentinel specifics', { skip }, () => {
+  test('a claim no replica acknowledges is withdrawn: the refresh token is not redeemed on a claim a failover could lose', async () => {
+    const store = sentinelStore('unacked:', { cipher: grantCipher() });
+    await store.ready(30_000);
+    const pid = Number(/^process_id:(\d+)/m.exec(sentinel.replica.cli('INFO', 'server'))?.[1]);
+    assert.ok(pid > 0);
+    try {
+      const { version } = await store.grants!.replace('cdr', grant('rt-1'));
+      process.kill(pid, 'SIGSTOP');
+      assert.equal(await store.grants!.claim('cdr', version, 'a', 30_000), 'unconfirmed');
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    // Withdrawn: another holder may claim it once the replica answers again.
+    const deadline = Date.now() + 60_000;
+    let outcome = await store.grants!.claim('cdr', (await store.grants!.read('cdr'))!.version, 'b', 30_000);
+    while (outcome !== 'claimed' && Date.now() < deadline) {
+      await sleep(200);
+      outcome = await store.grants!.claim('cdr', (await store.grants!.read('cdr'))!.version, 'b', 30_000);
+    }
+    assert.equal(outcome, 'claimed');
+    await store.close();
+  });
+
   test('a wrong master name: degraded, with the name and the sentinels tried, never a crash', async () => {
     const logs = new LogCapture();
     const store = sentinelStore('wrong:', { log: createLogger({ destination: logs }), masterName: 'no-such-master' });

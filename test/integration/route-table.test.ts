@@ -58,6 +58,7 @@ after(async () => {
 const credentials = { authorization: `Bearer ${KEY}`, 'x-identity-header': IDENTITY, metadata: 'true' };
 const concrete = (path: string) => path.replace(/:\w+/g, 'cdr');
 const isManagedIdentity = (path: string) => ROUTES.some((r) => r.path === path && r.family === 'managed-identity');
+const isSignInPage = (path: string) => ROUTES.some((r) => r.path === path && r.family === 'sign-in-page');
 
 /** Read from the table here, not through the code under test: GET rows also answer HEAD. */
 function expectedAllow(path: string): string[] {
@@ -69,6 +70,12 @@ async function assertMethodNotAllowed(res: Response, method: string, path: strin
   assert.equal(res.status, 405, what);
   assert.equal(res.headers.get('allow'), allow, what);
   if (method === 'HEAD') return;
+  if (isSignInPage(path)) {
+    // Pages a person's browser opens answer with a page.
+    assert.match(res.headers.get('content-type') ?? '', /^text\/html/, what);
+    assert.match(await res.text(), /Method not allowed|accepts GET/, what);
+    return;
+  }
   const body = (await res.json()) as Record<string, unknown>;
   if (isManagedIdentity(path)) {
     // The shape the Azure SDKs parse, not problem+json.

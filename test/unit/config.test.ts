@@ -2,6 +2,7 @@
 // and from `token-broker config check`.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { stringify } from 'yaml';
 import { loadConfigFile, validateConfig } from '../../src/config/load.ts';
@@ -297,6 +298,43 @@ describe('token-broker config check', () => {
     assert.match(run.stderr, /credentials\[1\]\.provider: unknown provider 'keycloak': must be one of 'entra', 'oidc'/);
     assert.match(run.stderr, /callers\[0\]\.allow\[0\]\.credential: no credential with id 'nope'/);
     assert.doesNotMatch(run.stderr, /at .*\.ts:\d+/, 'no stack trace');
+  });
+
+  test('delegated credentials: each missing or conflicting field named', () => {
+    const keys = dir.write('delegated-keys', `${'a'.repeat(64)}\n`);
+    const delegated = (credential: Record<string, unknown>, cache: Record<string, unknown> = { encryptionKeyFile: keys, stateFile: join(dir.path, 'state.enc') }, signInCaller = true) => {
+      const config = baseConfig() as any;
+      config.cache = cache;
+      config.credentials.push({ id: 'cdr-user', provider: 'oidc', issuer: 'https://idp.example/realms/ehr', clientId: 'connector', publicClient: true, scopes: ['openehr'], ...credential });
+      config.callers.push({ id: 'admins', apiKeySha256: 'b'.repeat(64), signIn: signInCaller });
+      return config;
+    };
+    const problems = (config: unknown) => problemsOf(() => validateConfig(config, dir.path)).map((p) => `${p.path}: ${p.message}`).join('\n');
+    const code = { flow: 'authorization_code', redirectUri: 'https://broker.example/v1/sign-in/callback' };
+    const loaded = validateConfig(delegated({ signIn: code }), dir.path);
+    const credential = loaded.config.credentials.find((c) => c.id === 'cdr-user')!;
+    assert.equal(credential.signIn?.keepAliveSeconds, 1200);
+    assert.equal(loaded.materials.get('cdr-user')?.kind, 'publicClient');
+    assert.equal(validateConfig(delegated({ signIn: { flow: 'device_code' } }), dir.path).config.credentials.length, 3);
+
+    assert.match(problems(delegated({ signIn: { flow: 'authorization_code' } })), /^credentials\[2\]\.signIn\.redirectUri: required for authorization_code/m);
+    assert.match(problems(delegated({ signIn: { ...code, redirectUri: 'https://broker.example/callback' } })), /^credentials\[2\]\.signIn\.redirectUri: must end in \/v1\/sign-in\/callback/m);
+    assert.match(problems(delegated({ signIn: { flow: 'device_code', redirectUri: code.redirectUri } })), /^credentials\[2\]\.signIn\.redirectUri: the device code flow has no redirect/m);
+    assert.match(problems(delegated({ signIn: { flow: 'password' } })), /^credentials\[2\]\.signIn\.flow: /m);
+    assert.match(problems(delegated({})), /^credentials\[2\]\.publicClient: a public client can only hold delegated tokens/m);
+    assert.match(problems(delegated({ signIn: code, clientSecret: { file: keys } })), /^credentials\[2\]\.clientSecret: a public client \(publicClient: true\) has no client authentication/m);
+    assert.match(problems(delegated({ signIn: code, issuer: undefined, tokenEndpoint: 'https://idp.example/token' })), /^credentials\[2\]\.issuer: a delegated credential needs issuer/m);
+    assert.match(problems(delegated({ signIn: code }, { stateFile: join(dir.path, 'state.enc') })), /^cache\.encryptionKeyFile: required with a delegated credential/m);
+    assert.match(problems(delegated({ signIn: code }, { encryptionKeyFile: keys })), /^cache\.stateFile: required with a delegated credential and the in-memory cache/m);
+    assert.match(problems(delegated({ signIn: code }, { encryptionKeyFile: keys, stateFile: '/nonexistent/dir/state.enc' })), /^cache\.stateFile: directory not found or not writable: \/nonexistent\/dir/m);
+    assert.match(problems(delegated({ signIn: code }, { encryptionKeyFile: keys, redisUrl: 'redis://r:6379', stateFile: join(dir.path, 's') })), /^cache\.stateFile: is for the in-memory cache/m);
+    assert.match(problems(delegated({ signIn: code }, undefined, false)), /^callers: no caller has signIn: true/m);
+    const entra = baseConfig() as any;
+    entra.cache = { encryptionKeyFile: keys, stateFile: join(dir.path, 'state.enc') };
+    entra.credentials[0].signIn = { ...code };
+    entra.credentials[0].endpointVersion = 'v1';
+    entra.callers.push({ id: 'admins', apiKeySha256: 'b'.repeat(64), signIn: true });
+    assert.match(problems(entra), /^credentials\[0\]\.endpointVersion: delegated credentials use the v2\.0 endpoints/m);
   });
 
   test('--schema-only passes a chart-rendered config whose files do not exist, and still fails on schema problems', () => {

@@ -72,6 +72,8 @@ test('the layers import only downwards', () => {
     callers: ['kernel', 'observability', 'net', 'cache', 'config'],
     core: ['kernel', 'observability', 'client-auth', 'idps', 'cache', 'config'],
     diagnostics: ['kernel', 'observability', 'client-auth', 'idps', 'core', 'config'],
+    // Sign-ins and the redemption of refresh tokens: beside core, not below it (core knows a credential's grant only by its interface).
+    delegated: ['kernel', 'observability', 'net', 'client-auth', 'idps', 'cache', 'callers'],
   };
   for (const [from, may] of Object.entries(allowed)) {
     const extra = [...(graph.get(from) ?? [])].filter((to) => !may.includes(to));

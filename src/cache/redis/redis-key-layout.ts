@@ -37,6 +37,19 @@ export class RedisKeyLayout {
     return `${this.prefix}${hashTag(key)}:updates`;
   }
 
+  /**
+   * A delegated credential's grant: one hash (version, claim, encrypted refresh token), so the claim
+   * and the token it guards live in one slot and fail over together.
+   */
+  grant(credentialId: string): string {
+    return `${this.prefix}${hashTag(`grant|${credentialId}`)}:grant`;
+  }
+
+  /** A one-time record (a pending sign-in), its own slot. */
+  once(key: string): string {
+    return `${this.prefix}once:${key}`;
+  }
+
   backoff(credentialId: string): string {
     return `${this.prefix}backoff:${credentialId}`;
   }

@@ -88,7 +88,7 @@ async function serveToken(deps: Deps, req: Request, res: Response, caller: Calle
     throw err;
   }
   deps.metrics?.tokenServed(caller.id, runtime.config.id, requestOutcome(served));
-  auditTokenServed(deps.auditLogger, res.locals.requestId as string, caller.id, served, req.path);
+  auditTokenServed(deps.auditLogger, res.locals.requestId as string, caller.id, served, req.path, runtime.grant?.subject());
   const now = deps.clock.now();
   res.setHeader('Cache-Control', 'no-store');
   // Every value a string, as App Service and IMDS answer; msal-node reads expires_on, msal-python expires_in.

@@ -67,7 +67,7 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
     }
     deps.metrics?.tokenServed(caller.id, runtime.config.id, requestOutcome(served));
     const now = deps.clock.now();
-    auditTokenServed(deps.auditLogger, res.locals.requestId as string, caller.id, served, 'token');
+    auditTokenServed(deps.auditLogger, res.locals.requestId as string, caller.id, served, 'token', runtime.grant?.subject());
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Pragma', 'no-cache');
     res.json({
@@ -92,6 +92,7 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
           id: r.config.id,
           provider: r.config.provider,
           ...r.idp.listingFacts(r.config),
+          ...(r.config.signIn ? { delegated: true } : {}),
           scopes,
           default_scope: scopes[0] ?? null,
         };

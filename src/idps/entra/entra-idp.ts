@@ -1,6 +1,7 @@
 // Microsoft Entra ID as an IdP kind (docs/design.md §10, §11).
 import { DEFAULT_ASSERTION_LIFETIME_SECONDS } from '../../client-auth/certificate/certificate-schema.ts';
 import type { IdpKind } from '../idp-kind.ts';
+import { ENTRA_CLOUDS } from './entra-clouds.ts';
 import { EntraMsalProvider } from './entra-msal-provider.ts';
 import type { EntraCredentialConfig } from './entra-schema.ts';
 import { EntraV1Provider } from './entra-v1-provider.ts';
@@ -30,5 +31,19 @@ export const entraIdp: IdpKind<EntraCredentialConfig> = {
   keyTypeProblem: (keyType) => (keyType === 'rsa' ? undefined : 'Entra ID accepts only RSA certificates (2048+ bits) for client assertions; this one has an EC key'),
   refusedClientCredential: (err) => err.idp.errorCodes?.some((code) => CLIENT_CREDENTIAL_REFUSALS.has(code)) ?? false,
   listingFacts: (c) => ({ endpoint_version: c.endpointVersion, cloud: c.cloud }),
+  // The v2.0 issuer of the tenant: its discovery document names the authorize, token and devicecode
+  // endpoints (https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc#find-your-apps-openid-configuration-document-uri).
+  // Entra has no RFC 7009 revocation endpoint.
+  delegatedIssuer: (c) => `${(c.authorityHost ?? ENTRA_CLOUDS[c.cloud].authorityHost).replace(/\/+$/, '')}/${c.tenantId}/v2.0`,
+  // A tenant given by its domain name is declared by its GUID: https://login.microsoftonline.com/{guid}/v2.0.
+  delegatedIssuerMatches: (c, declared) => {
+    const expected = entraIdp.delegatedIssuer(c);
+    const guidForm = new RegExp(`^${expected.slice(0, expected.lastIndexOf(`/${c.tenantId}/`)).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/v2\\.0$`, 'i');
+    return declared === expected || guidForm.test(declared);
+  },
+  // Entra checks a client assertion's aud against the token endpoint URL (docs/design.md §10.1).
+  assertionAudience: (_c, tokenEndpoint) => tokenEndpoint,
+  // Entra returns a refresh token for offline_access without prompting again.
+  authorizationParams: (): Record<string, string> => ({}),
   createProvider: (config, auth) => (config.endpointVersion === 'v1' ? new EntraV1Provider(config, auth) : new EntraMsalProvider(config, auth)),
 };

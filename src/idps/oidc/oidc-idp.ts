@@ -2,7 +2,7 @@
 // assertion lifetime Keycloak, Okta and Auth0 each require (docs/design.md §13).
 import { DEFAULT_ASSERTION_LIFETIME_SECONDS } from '../../client-auth/certificate/certificate-schema.ts';
 import { normaliseScopeSet, type IdpKind } from '../idp-kind.ts';
-import { OidcClientCredentialsProvider } from './oidc-client-credentials-provider.ts';
+import { OidcClientCredentialsProvider, audienceFor } from './oidc-client-credentials-provider.ts';
 import type { OidcCredentialConfig } from './oidc-schema.ts';
 
 /** Auth0: "max 5 min, ≤ 1 min recommended" for private_key_jwt assertions. */
@@ -26,5 +26,12 @@ export const oidcIdp: IdpKind<OidcCredentialConfig> = {
   refusedClientCredential: (err) =>
     err.idp.error === 'invalid_client' || (err.idp.httpStatus === 401 && (err.idp.error === 'access_denied' || err.idp.error === 'unauthorized_client')),
   listingFacts: (c) => ({ preset: c.preset }),
+  delegatedIssuer: (c) => c.issuer ?? '',
+  delegatedIssuerMatches: (c, declared) => declared.replace(/\/+$/, '') === (c.issuer ?? '').replace(/\/+$/, ''),
+  assertionAudience: (c, tokenEndpoint, issuer) => audienceFor(c.preset, tokenEndpoint, issuer),
+  // tokenParams (Auth0's audience: https://auth0.com/docs/secure/tokens/access-tokens/get-access-tokens)
+  // go on the authorization request too; OIDC Core §11: a refresh token for offline_access is issued
+  // when prompt contains consent (oidc-provider requires it).
+  authorizationParams: (c, scopes): Record<string, string> => ({ ...c.tokenParams, ...(scopes.includes('offline_access') ? { prompt: 'consent' } : {}) }),
   createProvider: (config, auth, logger) => new OidcClientCredentialsProvider(config, auth, logger),
 };
