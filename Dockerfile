@@ -18,7 +18,8 @@ RUN npm run build
 FROM node:24.21.0-trixie-slim AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Production dependencies only; none needs an install script.
+# Production dependencies only, without install scripts: the optional PKCS#11 binding (pkcs11js)
+# is not compiled here. An image for keys in an HSM builds it (README, "Keys in an HSM or Azure Key Vault").
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 FROM node:24.21.0-trixie-slim AS runtime

@@ -3,6 +3,7 @@
 import { cpus, totalmem } from 'node:os';
 import type { LoadFigures } from './http-load.ts';
 import type { SignerFigures } from './signer-rate.ts';
+import type { BackendMeasurement, BackendRow, KeyBackendFigures } from './key-backend-rate.ts';
 import type { SoakFigures, StampedeFigures } from './cluster-figures.ts';
 
 export interface HttpComparison {
@@ -18,6 +19,8 @@ export interface SigningComparison {
   figures: SignerFigures[];
   /** Share of the machine's CPU used by other processes while signing. */
   foreignCpuShare?: number;
+  /** The same measurement with the key in SoftHSM and in the Key Vault stand-in: context, no target. */
+  backends?: KeyBackendFigures;
 }
 
 export interface Report {
@@ -91,6 +94,58 @@ function clusterSection(runs: ClusterFigures[]): string[] {
   ];
 }
 
+const BACKEND_NAMES: Record<BackendMeasurement['backend'], string> = { softhsm: 'SoftHSM 2 (PKCS#11)', keyVault: 'Key Vault stand-in' };
+
+/**
+ * One table of every key backend, the file rows being the signer table's own figures; a figure that
+ * could not be taken says so, with the reason as a numbered note under the table.
+ */
+function keyBackendSection(signers: SignerFigures[], b: KeyBackendFigures): string[] {
+  const notes: string[] = [];
+  const note = (why: string) => {
+    const i = notes.indexOf(why);
+    return `not measured: note ${i >= 0 ? i + 1 : notes.push(why)}`;
+  };
+  const rowLine = (name: string, r: BackendRow) =>
+    r.measured
+      ? `| ${name} | ${r.algorithm} | ${r.inFlight} | ${num(r.measured.signerOpsPerSecond)} | ${num(r.measured.rawOpsPerSecond)} | ${ratio(r.measured.signerOpsPerSecond / r.measured.rawOpsPerSecond)} |`
+      : `| ${name} | ${r.algorithm} | ${r.inFlight} | ${note(r.notMeasured ?? 'unknown')} | | |`;
+  const backendLines = (m: BackendMeasurement) => {
+    const name = BACKEND_NAMES[m.backend];
+    const reasons = new Set(m.rows.map((r) => (r.measured ? undefined : r.notMeasured)));
+    // Nothing measured, for one reason (softhsm2 missing, say): one line, not one per figure.
+    if (reasons.size === 1 && !reasons.has(undefined)) {
+      const list = (values: (string | number)[]) => [...new Set(values)].join(', ');
+      return [`| ${name} | ${list(m.rows.map((r) => r.algorithm))} | ${list(m.rows.map((r) => r.inFlight))} | ${note(m.rows[0]?.notMeasured ?? 'unknown')} | | |`];
+    }
+    return m.rows.map((r) => rowLine(name, r));
+  };
+  const other = (m: BackendMeasurement) =>
+    `${BACKEND_NAMES[m.backend]} ${percent(m.foreignCpuShare)}${(m.foreignCpuShare ?? 0) > QUIET_MACHINE_LIMIT ? ' (**busy machine**: less reliable)' : ''}`;
+  const lines = [
+    '## Signing per key backend: file, SoftHSM, Key Vault stand-in (context, no target)',
+    '',
+    "`ClientAssertionSigner.sign()` with each backend's key signer beside raw `crypto.sign` over the same signing input with a software key of the same type and size " +
+      '(RSA 2048 / P-256). **file**: the rows of the table above (the same key on both sides; its target is in the targets below). ' +
+      `**SoftHSM**: \`Pkcs11KeySigner\` with keys generated inside a SoftHSM2 token of the bench's own (not extractable), measured in a child process; ` +
+      `the HSM's own cost dominates. **Key Vault**: \`KeyVaultKeySigner\` through \`@azure/keyvault-keys\` to the Key Vault stand-in of the tests, an HTTPS round trip on loopback ` +
+      "served by the bench process itself (the stand-in's TLS, JSON and signature are in the figure). " +
+      `In flight: 1 (one signature at a time), ${b.sessions} for SoftHSM (its \`sessions\`, one PKCS#11 session each), ${b.keyVaultInFlight} for Key Vault; ` +
+      "with more than one, the raw side runs `crypto.sign`'s callback form (libuv's thread pool, as pkcs11js runs `C_Sign`) with as many in flight. " +
+      `Each figure: ${b.seconds} s per side in ${b.slices} slices alternating with the raw side, after a ${b.warmupSeconds} s warm-up. ` +
+      `Other CPU during the busiest figure: ${other(b.softHsm)}, ${other(b.keyVault)}.`,
+    '',
+    '| backend | algorithm | in flight | assertions/s | raw `crypto.sign` ops/s | backend / raw |',
+    '|---|---|---:|---:|---:|---:|',
+    ...signers.map((s) => `| file | ${s.algorithm} | 1 | ${num(s.signerOpsPerSecond)} | ${num(s.rawOpsPerSecond)} | ${ratio(s.signerOpsPerSecond / s.rawOpsPerSecond)} |`),
+    ...backendLines(b.softHsm),
+    ...backendLines(b.keyVault),
+    '',
+  ];
+  for (const [i, why] of notes.entries()) lines.push(`Note ${i + 1}: ${why.replace(/\.?$/, '.')}`, '');
+  return lines;
+}
+
 export function renderReport(http: HttpComparison, signing: SigningComparison, cluster: ClusterFigures[], date: Date = new Date()): Report {
   const signers = signing.figures;
   const cpu = cpus();
@@ -157,6 +212,7 @@ export function renderReport(http: HttpComparison, signing: SigningComparison, c
       (s) => `| ${s.algorithm} | ${s.inputBytes} | ${num(s.signerOpsPerSecond)} | ${num(s.rawOpsPerSecond)} | ${ratio(s.signerOpsPerSecond / s.rawOpsPerSecond)} |`,
     ),
     '',
+    ...(signing.backends ? keyBackendSection(signers, signing.backends) : []),
     '## Targets (docs/design.md §7)',
     '',
     '| figure | target | measured | result |',

@@ -4,17 +4,22 @@
 //   1. cache-hit POST /v1/token: the broker vs a bare Express 5 app serving the same JSON body,
 //      each in its own child process, loaded by autocannon from this process;
 //   2. ClientAssertionSigner.sign() vs raw crypto.sign, in this process, after the servers are gone;
+//      then the same with the key in a SoftHSM2 token and in the Key Vault stand-in (context, no
+//      target; key-backend-rate.ts): SoftHSM needs Debian's softhsm2, installed here with apt-get
+//      when it is missing and that can be done, and the optional dependency pkcs11js; without them
+//      those figures say "not measured" and why;
 //   3. the cluster figures: a stampede and a soak over three broker processes sharing one Redis,
 //      standalone and a Redis Cluster (3 masters + 3 replicas).
 //
 // Writes bench/results.md and prints the same Markdown to stdout; progress goes to stderr.
-// Takes about 70 s.
+// Takes about 85 s.
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { measureSoak, measureStampede } from './cluster-figures.ts';
 import { measureForeignCpu } from './foreign-cpu.ts';
 import { runLoad, type LoadFigures, type LoadSpec } from './http-load.ts';
+import { measureKeyBackends, softHsmPrerequisites } from './key-backend-rate.ts';
 import { renderReport, type ClusterFigures } from './report.ts';
 import { measureSigners } from './signer-rate.ts';
 import { startServerProcess, type ServerProcess } from './server-process.ts';
@@ -26,6 +31,9 @@ const MEASURE_SECONDS = 10;
 const ROUNDS = 2;
 const SIGN_WARMUP_SECONDS = 0.5;
 const SIGN_SECONDS = 2;
+/** Per side of each key-backend figure: a few seconds per backend in all (their rates are context). */
+const BACKEND_WARMUP_SECONDS = 0.15;
+const BACKEND_SECONDS = 0.3;
 
 /** The credential bench/broker-server.ts configures. */
 const TOKEN_REQUEST = JSON.stringify({ credential: 'bench' });
@@ -93,6 +101,10 @@ async function compareHttp(apiKey: string) {
 }
 
 async function main() {
+  // Before anything is measured: an apt-get install is CPU of its own.
+  const softHsm = softHsmPrerequisites({ install: true, log: progress });
+  if (!softHsm.available) progress(`the SoftHSM signing figures will not be measured: ${softHsm.why}`);
+
   // A fresh caller key per run; the broker child is configured with its hash only.
   const apiKey = randomBytes(24).toString('base64url');
   const http = await compareHttp(apiKey);
@@ -100,6 +112,9 @@ async function main() {
   progress(`signing: ${SIGN_SECONDS} s per figure after ${SIGN_WARMUP_SECONDS} s warm-up in slices alternating with raw crypto.sign (RS256, PS256, ES256)`);
   const signing = await measureForeignCpu([process.pid], () => measureSigners({ warmupSeconds: SIGN_WARMUP_SECONDS, seconds: SIGN_SECONDS }));
   progress(`signing done${describeForeign(signing.foreignShare)}`);
+
+  progress(`signing per key backend (SoftHSM, Key Vault stand-in): ${BACKEND_SECONDS} s per side of each figure after ${BACKEND_WARMUP_SECONDS} s warm-up, sequential and concurrent`);
+  const backends = await measureKeyBackends({ warmupSeconds: BACKEND_WARMUP_SECONDS, seconds: BACKEND_SECONDS, softHsm, log: progress });
 
   const cluster: ClusterFigures[] = [];
   for (const topology of ['standalone', 'cluster'] as const) {
@@ -111,7 +126,7 @@ async function main() {
     cluster.push({ stampede, soak });
   }
 
-  const report = renderReport(http, { figures: signing.result, foreignCpuShare: signing.foreignShare }, cluster);
+  const report = renderReport(http, { figures: signing.result, foreignCpuShare: signing.foreignShare, backends }, cluster);
   writeFileSync(RESULTS_FILE, report.markdown);
   process.stdout.write(report.markdown);
   progress(`${report.allTargetsMet ? 'all targets met' : 'SOME TARGETS MISSED'}; written to ${RESULTS_FILE}`);

@@ -1,6 +1,7 @@
 // Signing rate of ClientAssertionSigner.sign() against raw crypto.sign with the same key, padding
 // and input size, so the ratio is the cost of everything around the signature (claims, header,
-// JSON, base64url, jsonwebtoken's checks), not of RSA or ECDSA itself.
+// JSON, base64url, the key backend's call), not of RSA or ECDSA itself. The timing helpers are
+// shared with key-backend-rate.ts (the same measurement with the key in an HSM or a vault).
 import { constants, sign as cryptoSign, type KeyObject, type SignKeyObjectInput } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import type { SigningAlgorithm } from '../src/client-auth/certificate/certificat
 import { systemClock } from '../src/kernel/clock.ts';
 import { loadCertificate } from '../src/client-auth/certificate/certificate.ts';
 import { StaticCertificateSource } from '../src/client-auth/certificate/certificate-source.ts';
+import { FileKeySigner } from '../src/client-auth/certificate/file-key-signer.ts';
 import { ClientAssertionSigner, resolveAssertionProfile } from '../src/client-auth/certificate/client-assertion-signer.ts';
 import { entraIdp } from '../src/idps/entra/entra-idp.ts';
 import { createThrowawayCertificate, type ThrowawayKeyType } from '../src/sandbox/throwaway-certificate.ts';
@@ -22,8 +24,8 @@ export interface SignerFigures {
 }
 
 // A realistic Entra v2 audience and client id, so the claims are the size they are in production.
-const AUDIENCE = 'https://login.microsoftonline.com/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d/oauth2/v2.0/token';
-const CLIENT_ID = '5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b';
+export const AUDIENCE = 'https://login.microsoftonline.com/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d/oauth2/v2.0/token';
+export const CLIENT_ID = '5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b';
 
 const CASES: { algorithm: SigningAlgorithm; keyType: ThrowawayKeyType }[] = [
   { algorithm: 'RS256', keyType: 'rsa' },
@@ -32,7 +34,7 @@ const CASES: { algorithm: SigningAlgorithm; keyType: ThrowawayKeyType }[] = [
 ];
 
 /** The key options jsonwebtoken (via jwa) uses for each JWS algorithm, for the raw comparison. */
-function rawKeyInput(algorithm: SigningAlgorithm, key: KeyObject): SignKeyObjectInput {
+export function rawKeyInput(algorithm: SigningAlgorithm, key: KeyObject): SignKeyObjectInput {
   switch (algorithm) {
     case 'RS256':
       return { key, padding: constants.RSA_PKCS1_PADDING };
@@ -46,14 +48,19 @@ function rawKeyInput(algorithm: SigningAlgorithm, key: KeyObject): SignKeyObject
 
 let sink = 0; // keeps results observable so no loop body can be optimised away
 
-/** Calls `fn` back-to-back for `ms` of wall time; returns the calls made and the time taken. */
-function run(fn: () => { length: number }, ms: number): { ops: number; ms: number } {
+export type Op = () => { length: number } | Promise<{ length: number }>;
+
+/**
+ * Calls `fn` back-to-back for `ms` of wall time; returns the calls made and the time taken. Both
+ * sides are awaited (the signer is async: a key may sit in an HSM or a vault), so each pays the same.
+ */
+export async function run(fn: Op, ms: number): Promise<{ ops: number; ms: number }> {
   const start = performance.now();
   const end = start + ms;
   let ops = 0;
   let now = start;
   while (now < end) {
-    sink += fn().length;
+    sink += (await fn()).length;
     ops++;
     now = performance.now();
   }
@@ -61,24 +68,51 @@ function run(fn: () => { length: number }, ms: number): { ops: number; ms: numbe
 }
 
 /**
+ * `inFlight` callers of `fn`, each calling it back-to-back until `ms` of wall time have passed; the
+ * time taken runs until the last call in flight has returned, so every call counted is paid for.
+ */
+export async function runConcurrent(fn: Op, ms: number, inFlight: number): Promise<{ ops: number; ms: number }> {
+  if (inFlight <= 1) return run(fn, ms);
+  const start = performance.now();
+  const end = start + ms;
+  let ops = 0;
+  const caller = async () => {
+    while (performance.now() < end) {
+      sink += (await fn()).length;
+      ops++;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, caller));
+  return { ops, ms: performance.now() - start };
+}
+
+/** One side of a comparison: runs for about `ms` of wall time, returns the calls completed and the time taken. */
+export type Runner = (ms: number) => Promise<{ ops: number; ms: number }>;
+
+/**
  * Ops/s of `a` and `b`, each given `seconds` of wall time in alternating slices: on a shared or
  * throttled machine the speed drifts over seconds, and interleaving exposes both sides to the
  * same drift, so the ratio stays honest even when the absolute numbers move.
  */
-function compareRates(a: () => { length: number }, b: () => { length: number }, seconds: number, slices = 20): [number, number] {
+export async function compareRunners(a: Runner, b: Runner, seconds: number, slices = 20): Promise<[number, number]> {
   const sliceMs = (seconds * 1000) / slices;
   const totals = [
     { ops: 0, ms: 0 },
     { ops: 0, ms: 0 },
   ];
   for (let i = 0; i < slices; i++) {
-    for (const [side, fn] of [a, b].entries()) {
-      const r = run(fn, sliceMs);
+    for (const [side, runner] of [a, b].entries()) {
+      const r = await runner(sliceMs);
       totals[side]!.ops += r.ops;
       totals[side]!.ms += r.ms;
     }
   }
   return [totals[0]!.ops / (totals[0]!.ms / 1000), totals[1]!.ops / (totals[1]!.ms / 1000)];
+}
+
+/** compareRunners with one caller on each side, back-to-back. */
+function compareRates(a: Op, b: Op, seconds: number, slices = 20): Promise<[number, number]> {
+  return compareRunners((ms) => run(a, ms), (ms) => run(b, ms), seconds, slices);
 }
 
 export async function measureSigners(options: { warmupSeconds: number; seconds: number }): Promise<SignerFigures[]> {
@@ -92,18 +126,18 @@ export async function measureSigners(options: { warmupSeconds: number; seconds: 
       writeFileSync(join(dir, `${algorithm}.key`), cert.keyPem, { mode: 0o600 });
       const loaded = loadCertificate({ certFile: `${algorithm}.crt`, keyFile: `${algorithm}.key` }, dir);
       const profile = resolveAssertionProfile({ algorithm, lifetimeSeconds: 600, sendX5c: false }, loaded.keyType, entraIdp.assertionDefaults({} as never));
-      const signer = new ClientAssertionSigner(new StaticCertificateSource(loaded), profile, systemClock);
+      const signer = new ClientAssertionSigner(new StaticCertificateSource(loaded), profile, systemClock, new FileKeySigner());
 
       // The raw side signs exactly the bytes the signer signs: "<header>.<claims>" of a real assertion.
-      const assertion = signer.sign(AUDIENCE, CLIENT_ID);
+      const assertion = await signer.sign(AUDIENCE, CLIENT_ID);
       const input = Buffer.from(assertion.slice(0, assertion.lastIndexOf('.')), 'ascii');
-      const keyInput = rawKeyInput(algorithm, loaded.privateKey);
+      const keyInput = rawKeyInput(algorithm, loaded.privateKey!);
       const signAssertion = () => signer.sign(AUDIENCE, CLIENT_ID);
       const signRaw = () => cryptoSign('sha256', input, keyInput);
 
-      run(signAssertion, options.warmupSeconds * 1000);
-      run(signRaw, options.warmupSeconds * 1000);
-      const [signerOpsPerSecond, rawOpsPerSecond] = compareRates(signAssertion, signRaw, options.seconds);
+      await run(signAssertion, options.warmupSeconds * 1000);
+      await run(signRaw, options.warmupSeconds * 1000);
+      const [signerOpsPerSecond, rawOpsPerSecond] = await compareRates(signAssertion, signRaw, options.seconds);
       figures.push({ algorithm, signerOpsPerSecond, rawOpsPerSecond, inputBytes: input.length });
     }
     if (sink === 0) throw new Error('nothing was signed');

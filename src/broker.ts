@@ -13,7 +13,8 @@ import { RateLimiter } from './callers/rate-limiter.ts';
 import { CallerDirectory } from './callers/caller-directory.ts';
 import { systemClock, type Clock } from './kernel/clock.ts';
 import { TokenService, type CredentialRuntime } from './core/token-service.ts';
-import { createClientAuthentication } from './client-auth/create-client-authentication.ts';
+import { completeKeyVaultMaterial, createClientAuthentication } from './client-auth/create-client-authentication.ts';
+import { ConfigError } from './kernel/errors.ts';
 import { componentLogger, createLogger, type Logger } from './observability/logger.ts';
 import { idpKindOf } from './idps/idp-kinds.ts';
 import { HttpListener } from './http/http-listener.ts';
@@ -22,6 +23,8 @@ import type { IdpKind } from './idps/idp-kind.ts';
 import { signInScopes, type SignInConfig } from './idps/sign-in-schema.ts';
 import type { ClientAuthentication } from './client-auth/client-authentication.ts';
 import type { GrantStore } from './cache/grant-store.ts';
+import type { TokenCredential } from '@azure/identity';
+import type { KeyVaultConfig } from './client-auth/certificate/certificate-schema.ts';
 import { MemoryGrantStore } from './cache/memory-grant-store.ts';
 import { DelegatedEndpointResolver } from './delegated/delegated-endpoints.ts';
 import { DelegatedTokenProvider, type RefreshObserver } from './delegated/delegated-token-provider.ts';
@@ -48,6 +51,30 @@ export interface BuildOptions {
   refreshTickMs?: number;
   /** How often delegated credentials' grants are re-read (tests shorten it). */
   grantWatchMs?: number;
+}
+
+/**
+ * How the broker authenticates to Azure Key Vault (https://learn.microsoft.com/azure/key-vault/general/authentication):
+ * its managed identity, workload identity, or another of its credentials (a token for the vault's
+ * scope, from the same cache as every other token).
+ */
+function keyVaultCredential(config: KeyVaultConfig, tokenOf: (credentialId: string, scope: string) => Promise<{ accessToken: string; expiresAt: number }>): TokenCredential {
+  const auth = config.authentication;
+  if (auth === 'managedIdentity' || auth === 'workloadIdentity') {
+    // @azure/identity is loaded only by brokers that use it.
+    let identity: Promise<TokenCredential> | undefined;
+    const load = () =>
+      import('@azure/identity').then((m) =>
+        auth === 'managedIdentity' ? new m.ManagedIdentityCredential(config.managedIdentityClientId ? { clientId: config.managedIdentityClientId } : {}) : new m.WorkloadIdentityCredential(),
+      );
+    return { getToken: async (scopes, options) => (await (identity ??= load())).getToken(scopes, options) };
+  }
+  return {
+    getToken: async (scopes) => {
+      const served = await tokenOf(auth.credential, [scopes].flat().join(' '));
+      return { token: served.accessToken, expiresOnTimestamp: served.expiresAt };
+    },
+  };
 }
 
 /** A delegated credential's parts: where its IdP takes sign-ins, and the provider that redeems its refresh token. */
@@ -92,6 +119,49 @@ function delegatedRuntime(
   };
 }
 
+/**
+ * What the configuration cannot load by itself because it lives in a service: the certificates of
+ * credentials whose certificate and key are in Azure Key Vault (keyVault without certFile). Read
+ * once before the broker is built, so a vault that cannot be read stops the start with the path
+ * named, as a bad file would. The broker authenticates to the vault as it will at run time: its
+ * managed or workload identity, or another credential's token (obtained here directly, uncached).
+ */
+export async function prepareBroker(loaded: LoadedConfig, options: { logger?: Logger } = {}): Promise<LoadedConfig> {
+  const logger = options.logger ?? createLogger({ level: loaded.config.server.logLevel });
+  const pending = loaded.config.credentials.map((c, i) => ({ c, i })).filter(({ c }) => c.certificate?.keyVault && !c.certificate.certFile);
+  if (pending.length === 0) return loaded;
+  const problems: { path: string; message: string }[] = [];
+  const materials = new Map(loaded.materials);
+  const direct = async (credentialId: string, scope: string) => {
+    const ref = loaded.config.credentials.find((c) => c.id === credentialId)!;
+    const idp = idpKindOf(ref);
+    const auth = createClientAuthentication(ref, loaded.materials.get(ref.id)!, {
+      credentialId: ref.id,
+      baseDir: loaded.baseDir,
+      clock: systemClock,
+      logger: componentLogger(logger, 'client-auth'),
+      reloadIntervalMs: 60_000,
+      timeoutMs: ref.timeoutMs,
+    });
+    try {
+      const issued = await idp.createProvider(ref, auth, componentLogger(logger, 'providers')).acquire({ scope: idp.normaliseScope(scope) });
+      return { accessToken: issued.accessToken, expiresAt: Date.now() + (issued.expiresInSeconds ?? 300) * 1000 };
+    } finally {
+      auth.stop();
+    }
+  };
+  await Promise.all(
+    pending.map(async ({ c, i }) => {
+      const idp = idpKindOf(c);
+      const result = await completeKeyVaultMaterial(c, loaded.baseDir, { defaults: idp.assertionDefaults(c), keyTypeProblem: (t) => idp.keyTypeProblem(t) }, keyVaultCredential(c.certificate!.keyVault!, direct), c.timeoutMs);
+      for (const p of result.problems) problems.push({ path: `credentials[${i}].${p.path}`, message: p.message });
+      if (result.material) materials.set(c.id, result.material);
+    }),
+  );
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...loaded, materials };
+}
+
 export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): Broker {
   const { config } = loaded;
   const clock = options.clock ?? systemClock;
@@ -100,12 +170,17 @@ export function buildBroker(loaded: LoadedConfig, options: BuildOptions = {}): B
   const store = createSharedStore(config.cache, loaded.baseDir, clock, componentLogger(logger, 'redis'), config.credentials.some((c) => c.signIn));
   const delegated = new Map<string, DelegatedRuntime>();
   for (const credential of config.credentials) {
-    const auth = createClientAuthentication(credential, loaded.materials.get(credential.id)!, {
+    const material = loaded.materials.get(credential.id);
+    if (!material) throw new Error(`credential '${credential.id}': its material is not loaded (a Key Vault certificate is read by prepareBroker before buildBroker)`);
+    const auth = createClientAuthentication(credential, material, {
       credentialId: credential.id,
       baseDir: loaded.baseDir,
       clock,
       logger: componentLogger(logger, 'client-auth'),
       reloadIntervalMs: config.server.certificateReloadSeconds * 1000,
+      timeoutMs: credential.timeoutMs,
+      keySigned: (backend, seconds, result) => metrics.keySigned(credential.id, backend, seconds, result),
+      keyVaultCredential: (keyVault) => keyVaultCredential(keyVault, (id, scope) => tokenService.getToken({ credentialId: id, scope: credentials.get(id)!.idp.normaliseScope(scope), minTtlSeconds: 60 })),
     });
     auth.start();
     const idp = idpKindOf(credential);

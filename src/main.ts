@@ -1,5 +1,5 @@
 // Entry point of the production server: load config from BROKER_CONFIG, build, listen, drain on SIGTERM.
-import { buildBroker } from './broker.ts';
+import { buildBroker, prepareBroker } from './broker.ts';
 import { loadConfigFromEnv } from './config/load.ts';
 import { ConfigError } from './kernel/errors.ts';
 import { ListenError } from './http/http-errors.ts';
@@ -15,7 +15,7 @@ export const DRAIN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2'] as const
 export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let loaded;
   try {
-    loaded = loadConfigFromEnv(env);
+    loaded = await prepareBroker(loadConfigFromEnv(env));
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`token-broker: ${err.message}\n`);

@@ -4,9 +4,15 @@
 import type { Clock } from '../kernel/clock.ts';
 import type { Logger } from '../observability/logger.ts';
 import { CertificateAuthentication } from './certificate/certificate-authentication.ts';
-import type { AssertionConfig, CertificateConfig } from './certificate/certificate-schema.ts';
+import type { AssertionConfig, CertificateConfig, KeyVaultConfig } from './certificate/certificate-schema.ts';
 import { CertificateLoadError, loadCertificate, type KeyType, type LoadedCertificate } from './certificate/certificate.ts';
 import { FileCertificateSource } from './certificate/certificate-source.ts';
+import { FileKeySigner } from './certificate/file-key-signer.ts';
+import type { KeySigner } from './certificate/key-signer.ts';
+import { Pkcs11KeySigner } from './certificate/pkcs11-key-signer.ts';
+import { KeyVaultKeySigner, keyVaultFailure } from './certificate/key-vault-key-signer.ts';
+import { KeyVaultCertificateSource, keyVaultKeyName, readKeyVaultCertificate } from './certificate/key-vault-certificate-source.ts';
+import type { TokenCredential } from '@azure/identity';
 import { ClientAssertionSigner, resolveAssertionProfile, type AssertionDefaults, type AssertionProfile } from './certificate/client-assertion-signer.ts';
 import { clientAuthenticationKinds, type ClientAuthenticationKind } from './client-auth-schema.ts';
 import type { ClientAuthentication } from './client-authentication.ts';
@@ -18,7 +24,7 @@ import { FederatedTokenAuthentication, describeFederatedTokenMaterial, loadFeder
 
 /** What a credential's client authentication loaded at startup, per kind. */
 export type ClientAuthMaterial =
-  | { kind: 'certificate'; certificate: LoadedCertificate; profile: AssertionProfile }
+  | { kind: 'certificate'; certificate: LoadedCertificate; profile: AssertionProfile; keyLocation: string }
   | ({ kind: 'clientSecret' } & ClientSecretMaterial)
   | FederatedTokenMaterial
   | { kind: 'publicClient' };
@@ -62,6 +68,8 @@ export function loadClientAuthMaterial(spec: ClientAuthSpec, baseDir: string, no
     case 'publicClient':
       return { material: { kind }, problems: [] };
     case 'certificate': {
+      // The certificate is the vault's: read when the broker starts (completeKeyVaultMaterial).
+      if (spec.certificate!.keyVault && !spec.certificate!.certFile) return { problems: [] };
       let certificate: LoadedCertificate;
       try {
         certificate = loadCertificate(spec.certificate!, baseDir, now);
@@ -73,7 +81,7 @@ export function loadClientAuthMaterial(spec: ClientAuthSpec, baseDir: string, no
       if (keyProblem) return { problems: [{ path: 'certificate', message: keyProblem }] };
       if (!rules.defaults || !spec.assertion) return { problems: [] };
       try {
-        return { material: { kind, certificate, profile: resolveAssertionProfile(spec.assertion, certificate.keyType, rules.defaults) }, problems: [] };
+        return { material: certificateMaterial(certificate, spec, rules.defaults), problems: [] };
       } catch (err) {
         return { problems: [{ path: 'assertion.algorithm', message: (err as Error).message }] };
       }
@@ -97,17 +105,79 @@ export interface ClientAuthDeps {
   logger: Logger;
   /** How often watched files are re-read as a fallback to watching. */
   reloadIntervalMs: number;
+  /** Deadline of one call to an external key signer (the credential's timeoutMs). */
+  timeoutMs: number;
+  /** How the broker authenticates to Azure Key Vault for this credential's key (the composition root decides). */
+  keyVaultCredential?: (config: KeyVaultConfig) => TokenCredential;
+  /** Told of every signature by the credential's key (metrics). */
+  keySigned?: (backend: string, seconds: number, result: 'success' | 'failure') => void;
+}
+
+/** A loaded certificate as material, with the assertion profile its key and the IdP call for. Throws naming the field when they do not fit. */
+export function certificateMaterial(certificate: LoadedCertificate, spec: ClientAuthSpec, defaults: AssertionDefaults): ClientAuthMaterial {
+  return { kind: 'certificate', certificate, profile: resolveAssertionProfile(spec.assertion!, certificate.keyType, defaults), keyLocation: keyLocation(spec.certificate!) };
+}
+
+/**
+ * A certificate credential whose certificate is the vault's (keyVault without certFile): read from
+ * Key Vault, checked against the IdP's rules as a file would be. Problems name the field.
+ */
+export async function completeKeyVaultMaterial(spec: ClientAuthSpec, baseDir: string, rules: IdpAssertionRules & { defaults: AssertionDefaults }, credential: TokenCredential, timeoutMs: number): Promise<{ material?: ClientAuthMaterial; problems: ClientAuthProblem[] }> {
+  const keyVault = spec.certificate!.keyVault!;
+  let certificate: LoadedCertificate;
+  try {
+    certificate = await readKeyVaultCertificate(keyVault, baseDir, credential, timeoutMs, new Date());
+  } catch (err) {
+    if (err instanceof CertificateLoadError) return { problems: err.problems.map((p) => ({ path: `certificate.${p.field}`, message: p.message })) };
+    return { problems: [{ path: 'certificate.keyVault', message: `the certificate could not be read from Key Vault (${keyVaultKeyName(keyVault.keyId).vaultUrl}/certificates/${keyVaultKeyName(keyVault.keyId).name}): ${keyVaultFailure(err).reason}` }] };
+  }
+  const keyProblem = rules.keyTypeProblem(certificate.keyType);
+  if (keyProblem) return { problems: [{ path: 'certificate.keyVault', message: keyProblem }] };
+  try {
+    return { material: certificateMaterial(certificate, spec, rules.defaults), problems: [] };
+  } catch (err) {
+    return { problems: [{ path: 'assertion.algorithm', message: (err as Error).message }] };
+  }
+}
+
+/** Where the private key is, in words (config check): never the key, the PIN or a token. */
+function keyLocation(c: CertificateConfig): string {
+  if (c.pkcs11) {
+    const token = c.pkcs11.tokenLabel !== undefined ? `token '${c.pkcs11.tokenLabel}'` : `slot ${c.pkcs11.slot}`;
+    return `key in PKCS#11 ${token}, ${c.pkcs11.keyLabel !== undefined ? `label '${c.pkcs11.keyLabel}'` : `id ${c.pkcs11.keyId}`}`;
+  }
+  if (c.keyVault) return c.certFile ? `key in Key Vault ${c.keyVault.keyId}` : `certificate and key in Key Vault ${c.keyVault.keyId}`;
+  return c.pfxFile ? 'key in the PFX file' : 'key file';
+}
+
+/** Where the certificate's private key is: its file, a PKCS#11 token, or Azure Key Vault. */
+function keySignerFor(certificate: CertificateConfig, deps: ClientAuthDeps): KeySigner {
+  if (certificate.pkcs11) return new Pkcs11KeySigner(certificate.pkcs11, deps.baseDir, deps.credentialId, deps.logger);
+  if (certificate.keyVault) {
+    if (!deps.keyVaultCredential) throw new Error('a Key Vault key needs the broker\'s Key Vault credential');
+    return new KeyVaultKeySigner(certificate.keyVault, deps.baseDir, deps.credentialId, deps.keyVaultCredential(certificate.keyVault), deps.logger, deps.timeoutMs);
+  }
+  return new FileKeySigner();
 }
 
 export function createClientAuthentication(spec: ClientAuthSpec, material: ClientAuthMaterial, deps: ClientAuthDeps): ClientAuthentication {
   switch (material.kind) {
     case 'certificate': {
-      const certificates = new FileCertificateSource(deps.credentialId, spec.certificate!, deps.baseDir, material.certificate, {
-        clock: deps.clock,
-        logger: deps.logger,
-        intervalMs: deps.reloadIntervalMs,
-      });
-      return new CertificateAuthentication(certificates, new ClientAssertionSigner(certificates, material.profile, deps.clock));
+      const keyVault = spec.certificate!.keyVault;
+      const certificates =
+        keyVault && !spec.certificate!.certFile
+          ? new KeyVaultCertificateSource(deps.credentialId, keyVault, deps.baseDir, material.certificate, deps.keyVaultCredential!(keyVault), {
+              clock: deps.clock,
+              logger: deps.logger,
+              intervalMs: deps.reloadIntervalMs,
+              timeoutMs: deps.timeoutMs,
+            })
+          : new FileCertificateSource(deps.credentialId, spec.certificate!, deps.baseDir, material.certificate, {
+              clock: deps.clock,
+              logger: deps.logger,
+              intervalMs: deps.reloadIntervalMs,
+            });
+      return new CertificateAuthentication(certificates, new ClientAssertionSigner(certificates, material.profile, deps.clock, keySignerFor(spec.certificate!, deps), deps.keySigned));
     }
     case 'clientSecret':
       return new ClientSecretAuthentication(spec.clientSecret!, material, {
@@ -128,7 +198,7 @@ export function createClientAuthentication(spec: ClientAuthSpec, material: Clien
 export function describeClientAuthMaterial(m: ClientAuthMaterial): string {
   switch (m.kind) {
     case 'certificate':
-      return `${m.profile.algorithm} cert ${m.certificate.thumbprints.sha1Hex} valid until ${m.certificate.notAfter.toISOString()}`;
+      return `${m.profile.algorithm} cert ${m.certificate.thumbprints.sha1Hex} valid until ${m.certificate.notAfter.toISOString()}, ${m.keyLocation}`;
     case 'clientSecret':
       return describeClientSecretMaterial(m);
     case 'federatedToken':

@@ -280,6 +280,16 @@ export function crossFieldIssues(parts: ConfigParts): CrossFieldIssue[] {
         if (RESERVED_FORM_FIELDS.has(field)) issue(['credentials', i, 'tokenParams', field], 'is set by the broker and cannot be overridden');
       }
     }
+    const vaultAuth = c?.certificate?.keyVault?.authentication;
+    if (c && vaultAuth && typeof vaultAuth === 'object') {
+      const path = ['credentials', i, 'certificate', 'keyVault', 'authentication', 'credential'];
+      const other = parts.credentials.find((o) => o?.id === vaultAuth.credential);
+      if (vaultAuth.credential === c.id) issue(path, 'a credential cannot get its own Key Vault token: name another credential (its token signs this one\'s assertions)');
+      else if (!parts.credentialIds.includes(vaultAuth.credential)) issue(path, `no credential with id '${vaultAuth.credential}' is configured`);
+      else if (other?.certificate?.keyVault && typeof other.certificate.keyVault.authentication === 'object') {
+        issue(path, `'${vaultAuth.credential}' gets its own Key Vault token from another credential: name one that authenticates without Key Vault`);
+      }
+    }
     if (c?.signIn) {
       const flow = c.signIn.flow;
       if (flow === 'authorization_code' && !c.signIn.redirectUri) {

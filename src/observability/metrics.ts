@@ -34,6 +34,7 @@ export class BrokerMetrics {
   private readonly refreshAhead: Counter<'credential' | 'result'>;
   private readonly httpRequests: Counter<'route' | 'status'>;
   private readonly grantRefreshes: Counter<'credential' | 'result'>;
+  private readonly keySigns: Histogram<'credential' | 'backend' | 'result'>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -115,6 +116,13 @@ export class BrokerMetrics {
         for (const t of sources.tokenRemaining()) this.set({ credential: t.credentialId }, Math.max(0, t.remainingMs / 1000));
       },
     });
+    this.keySigns = new Histogram({
+      name: 'token_broker_key_sign_duration_seconds',
+      help: 'Client-assertion signatures by where the key is (file, pkcs11, keyVault) and result (success, failure).',
+      labelNames: ['credential', 'backend', 'result'],
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers,
+    });
     this.grantRefreshes = new Counter({
       name: 'token_broker_delegated_refreshes_total',
       help: 'Redemptions of delegated credentials\' refresh tokens by this replica, by result (success, failure, sign_in_required).',
@@ -180,6 +188,11 @@ export class BrokerMetrics {
 
   lockWaited(credential: string): void {
     this.lockWaits.inc({ credential });
+  }
+
+  /** One signature by a credential's key (client-auth/certificate/client-assertion-signer.ts). */
+  keySigned(credential: string, backend: string, seconds: number, result: 'success' | 'failure'): void {
+    this.keySigns.observe({ credential, backend, result }, seconds);
   }
 
   // RefreshObserver (delegated/delegated-token-provider.ts)

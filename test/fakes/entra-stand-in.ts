@@ -28,6 +28,7 @@ import {
 } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import jwt from 'jsonwebtoken';
+import { headerValue, readBody, safeDecode } from './fake-server-parts.ts';
 
 // ───────────────────────────────────────── public API ─────────────────────────────────────────
 
@@ -607,7 +608,7 @@ export async function startEntraStandIn(
     const record: CapturedRequest = { path, host, form: {}, outcome: 0 };
     requests.push(record);
 
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_BODY_BYTES);
     // Only a form body is a form; anything else reaches the validation below as an empty form and
     // fails like Entra does (AADSTS900144 for the missing grant_type).
     const mediaType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
@@ -1434,27 +1435,5 @@ function firstValues(params: URLSearchParams): Record<string, string> {
   return out;
 }
 
-function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
 
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const b = chunk as Buffer;
-    size += b.length;
-    if (size > MAX_BODY_BYTES) break;
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks);
-}

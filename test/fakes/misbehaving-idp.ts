@@ -2,13 +2,11 @@
 // response headers, drips one byte a second, never answers, sends an endless body, or answers with
 // whatever JSON the test scripts. Tests point token endpoints, discovery documents and JWKS URIs at
 // its paths and assert what the broker's caller sees.
-import 'reflect-metadata'; // before @peculiar/x509 (its dependency injection needs it)
-import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import * as x509 from '@peculiar/x509';
 import { createThrowawayCertificate } from '../../src/sandbox/throwaway-certificate.ts';
+import { loopbackServerCertificate } from './fake-server-parts.ts';
 
 export type Behaviour =
   /** 200 and the headers, then the start of a JSON body, then nothing (the socket stays open). */
@@ -46,27 +44,7 @@ export interface MisbehavingIdp {
 /** A throw-away CA and a server certificate for 127.0.0.1 it issued. */
 async function serverCertificate(): Promise<{ caPem: string; certPem: string; keyPem: string }> {
   const ca = await createThrowawayCertificate({ isCa: true, commonName: 'misbehaving-idp test CA' });
-  const algorithm = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 };
-  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: `1${randomBytes(8).toString('hex')}`,
-    subject: 'CN=127.0.0.1',
-    issuer: new x509.X509Certificate(new Uint8Array(ca.der)).subject,
-    notBefore: new Date(Date.now() - 3_600_000),
-    notAfter: new Date(Date.now() + 86_400_000),
-    publicKey: keys.publicKey,
-    signingKey: ca.cryptoKeys.privateKey,
-    signingAlgorithm: ca.algorithm,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }]),
-    ],
-  });
-  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const keyPem = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string;
-  return { caPem: ca.certPem, certPem: cert.toString('pem'), keyPem };
+  return { caPem: ca.certPem, ...(await loopbackServerCertificate(ca)) };
 }
 
 export async function startMisbehavingIdp(options: { tls?: boolean } = {}): Promise<MisbehavingIdp> {

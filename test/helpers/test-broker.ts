@@ -1,6 +1,6 @@
 // Starts a real broker (the same buildBroker as production) on a loopback port with its logs captured.
 import { Writable } from 'node:stream';
-import { buildBroker, type Broker } from '../../src/broker.ts';
+import { buildBroker, prepareBroker, type Broker } from '../../src/broker.ts';
 import { validateConfig } from '../../src/config/load.ts';
 import type { Clock } from '../../src/kernel/clock.ts';
 import { createLogger } from '../../src/observability/logger.ts';
@@ -29,10 +29,10 @@ export interface TestBroker {
 }
 
 export async function startTestBroker(rawConfig: unknown, baseDir: string, options: { clock?: Clock; logLevel?: string; port?: number; grantWatchMs?: number } = {}): Promise<TestBroker> {
-  const loaded = validateConfig(rawConfig, baseDir);
   const logs = new LogCapture();
   // pino writes synchronously to a plain Writable, so assertions see every line at once.
   const logger = createLogger({ level: options.logLevel ?? 'debug', destination: logs });
+  const loaded = await prepareBroker(validateConfig(rawConfig, baseDir), { logger });
   const broker = buildBroker(loaded, { logger, clock: options.clock, grantWatchMs: options.grantWatchMs });
   const { url } = await broker.listen(options.port ?? 0, '127.0.0.1');
   return {

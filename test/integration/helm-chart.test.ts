@@ -24,7 +24,7 @@ import forge from 'node-forge';
 import { parse, parseAllDocuments } from 'yaml';
 import { validateConfig } from '../../src/config/load.ts';
 import { callerSchema, configSchema, entraCredentialSchema, oidcCredentialSchema } from '../../src/config/schema.ts';
-import { assertionSchema, certificateSchema } from '../../src/client-auth/certificate/certificate-schema.ts';
+import { assertionSchema, certificateSchema, keyVaultSchema, pkcs11Schema } from '../../src/client-auth/certificate/certificate-schema.ts';
 import { clientSecretSchema } from '../../src/client-auth/client-secret-schema.ts';
 import { federatedTokenSchema } from '../../src/client-auth/federated-token-schema.ts';
 import { redisClusterSchema, redisSentinelSchema } from '../../src/cache/redis/redis-schema.ts';
@@ -138,7 +138,19 @@ async function materialize(config: any, root: string, now: Date): Promise<any> {
     const c = credential.certificate;
     const cert = await createThrowawayCertificate({ commonName: credential.id });
     if (c.passphraseFile) writeFileSync((c.passphraseFile = local(c.passphraseFile)), `${passphrase}\n`);
-    if (c.pfxFile) {
+    if (c.pkcs11 || c.keyVault) {
+      // The key stays in the HSM or the vault: a certificate, and for an HSM its PIN and library.
+      assert.equal(c.keyFile, undefined, `${credential.id}: no keyFile beside pkcs11 or keyVault`);
+      writeFileSync((c.certFile = local(c.certFile)), cert.certPem);
+      if (c.pkcs11) {
+        writeFileSync((c.pkcs11.pinFile = local(c.pkcs11.pinFile)), '1234\n');
+        // The vendor's library is in the image (outside the chart's mounts): a stand-in file.
+        const module = join(root, 'image', c.pkcs11.module);
+        mkdirSync(dirname(module), { recursive: true });
+        writeFileSync((c.pkcs11.module = module), 'not a real PKCS#11 library\n');
+      }
+      if (c.keyVault?.caFile) writeFileSync((c.keyVault.caFile = local(c.keyVault.caFile)), (await createThrowawayCertificate({ commonName: 'vault-ca', isCa: true })).certPem);
+    } else if (c.pfxFile) {
       writeFileSync((c.pfxFile = local(c.pfxFile)), pfx(cert, passphrase));
     } else {
       writeFileSync((c.certFile = local(c.certFile)), cert.certPem);
@@ -217,6 +229,9 @@ describe('values.schema.json mirrors the broker config schema', () => {
     ['oidc credential', Object.keys(oidcCredentialSchema.shape), props(defs.oidcCredential)],
     ['assertion', Object.keys(assertionSchema.shape), props(defs.assertion)],
     ['certificate (file form)', Object.keys(certificateSchema.shape), props(defs.certificateFiles)],
+    // The chart adds pinSecret and caSecret (Secrets it mounts and turns into pinFile and caFile).
+    ['certificate.pkcs11', Object.keys(pkcs11Schema.shape), props(defs.pkcs11)],
+    ['certificate.keyVault', Object.keys(keyVaultSchema.shape), props(defs.keyVault)],
     ['client secret (file form)', Object.keys(clientSecretSchema.shape), props(defs.clientSecretFiles)],
     ['federated token (file form)', Object.keys(federatedTokenSchema.shape), props(defs.federatedTokenFile)],
     ['caller', Object.keys(callerSchema.shape), props(defs.caller)],
@@ -257,6 +272,7 @@ describe('helm chart', { skip }, () => {
       'auth0-client-secret-values.yaml',
       'delegated-values.yaml',
       'entra-keycloak-pfx-values.yaml',
+      'hsm-key-vault-values.yaml',
       'minimal-values.yaml',
       'redis-cluster-values.yaml',
       'redis-hpa-values.yaml',
@@ -504,7 +520,12 @@ describe('helm chart', { skip }, () => {
         // Every file the broker config names is a key of a Secret mounted read-only at that folder
         // (federated tokens: below).
         const secretFiles = (cr: any): string[] =>
-          cr.certificate ? Object.values(cr.certificate) : cr.clientSecret ? [cr.clientSecret.file, cr.clientSecret.previousFile].filter(Boolean) : [];
+          cr.certificate
+            ? // An HSM's PIN and a vault's CA too; the PKCS#11 module is in the image.
+              [...Object.values(cr.certificate).filter((v) => typeof v === 'string'), cr.certificate.pkcs11?.pinFile, cr.certificate.keyVault?.caFile].filter(Boolean)
+            : cr.clientSecret
+              ? [cr.clientSecret.file, cr.clientSecret.previousFile].filter(Boolean)
+              : [];
         const redisFiles = (section: any): string[] => (section ? [section.passwordFile, section.sentinelPasswordFile, section.tls?.caFile].filter(Boolean) : []);
         const files = [
           ...config.credentials.flatMap(secretFiles),
@@ -547,7 +568,8 @@ describe('helm chart', { skip }, () => {
           assert.ok(source.expirationSeconds >= 600, 'Kubernetes refuses projected tokens shorter than 10 minutes');
           assert.ok(volume.projected.defaultMode <= 0o440, `${tokenFile} is not world-readable`);
         }
-        if (!config.credentials.some((x: any) => x.federatedToken?.file === AZURE_IDENTITY_TOKEN_FILE)) {
+        // A Key Vault key reached with workload identity needs the webhook as well.
+        if (!config.credentials.some((x: any) => x.federatedToken?.file === AZURE_IDENTITY_TOKEN_FILE || x.certificate?.keyVault?.authentication === 'workloadIdentity')) {
           assert.equal(podLabels['azure.workload.identity/use'], undefined, 'no AKS webhook label without a credential that needs it');
         }
         if (env.REDIS_URL) {

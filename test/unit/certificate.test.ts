@@ -127,7 +127,7 @@ describe('PFX / PKCS#12', () => {
     const loaded = loadCertificate({ pfxFile, passphraseFile: dir.write('pfx-pass', 'pfx-pass\n') }, dir.path);
     assert.equal(loaded.leaf.subject, 'CN=leaf');
     assert.equal(loaded.chain.length, 2);
-    assert.ok(loaded.leaf.checkPrivateKey(loaded.privateKey));
+    assert.ok(loaded.leaf.checkPrivateKey(loaded.privateKey!));
   });
 
   test('EC PFX made by openssl (AES-256 + PBKDF2, as OpenSSL 3 writes them)', () => {

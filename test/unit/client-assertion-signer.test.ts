@@ -5,6 +5,10 @@ import { X509Certificate } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { StaticCertificateSource } from '../../src/client-auth/certificate/certificate-source.ts';
 import { loadCertificate, type LoadedCertificate } from '../../src/client-auth/certificate/certificate.ts';
+import { FileKeySigner } from '../../src/client-auth/certificate/file-key-signer.ts';
+import { Pkcs11KeySigner, loadPkcs11Binding } from '../../src/client-auth/certificate/pkcs11-key-signer.ts';
+import { CredentialUnavailable } from '../../src/kernel/errors.ts';
+import { createLogger } from '../../src/observability/logger.ts';
 import { ClientAssertionSigner, resolveAssertionProfile } from '../../src/client-auth/certificate/client-assertion-signer.ts';
 import { entraIdp } from '../../src/idps/entra/entra-idp.ts';
 import { oidcIdp } from '../../src/idps/oidc/oidc-idp.ts';
@@ -25,7 +29,7 @@ const defaultsOf = (provider: 'entra' | 'oidc') => (provider === 'entra' ? entra
 
 function signer(cert: LoadedCertificate, provider: 'entra' | 'oidc', assertion: Record<string, unknown> = {}, now = () => Date.now()) {
   const profile = resolveAssertionProfile({ lifetimeSeconds: 600, sendX5c: false, ...assertion }, cert.keyType, defaultsOf(provider));
-  return new ClientAssertionSigner(new StaticCertificateSource(cert), profile, { now });
+  return new ClientAssertionSigner(new StaticCertificateSource(cert), profile, { now }, new FileKeySigner());
 }
 
 before(async () => {
@@ -39,9 +43,9 @@ before(async () => {
 });
 
 describe('client assertion signer', () => {
-  test('Entra default: PS256 + x5t#S256, claims as Entra documents them, verifiable with the certificate', () => {
+  test('Entra default: PS256 + x5t#S256, claims as Entra documents them, verifiable with the certificate', async () => {
     const fixedNow = Date.UTC(2026, 10, 22, 12, 0, 0, 700);
-    const token = signer(rsa, 'entra', {}, () => fixedNow).sign(AUD, CLIENT);
+    const token = await signer(rsa, 'entra', {}, () => fixedNow).sign(AUD, CLIENT);
     const { header, claims } = decode(token);
     assert.deepEqual(header, { alg: 'PS256', typ: 'JWT', 'x5t#S256': rsa.thumbprints.x5tS256 });
     const now = Math.floor(fixedNow / 1000);
@@ -52,22 +56,22 @@ describe('client assertion signer', () => {
     assert.ok(verified);
   });
 
-  test('RS256 on Entra falls back to x5t (SHA-1)', () => {
-    const { header } = decode(signer(rsa, 'entra', { algorithm: 'RS256' }).sign(AUD, CLIENT));
+  test('RS256 on Entra falls back to x5t (SHA-1)', async () => {
+    const { header } = decode(await signer(rsa, 'entra', { algorithm: 'RS256' }).sign(AUD, CLIENT));
     assert.deepEqual(header, { alg: 'RS256', typ: 'JWT', x5t: rsa.thumbprints.x5t });
   });
 
-  test('OIDC default is RS256 for RSA and ES256 for EC; both verify', () => {
-    const r = signer(rsa, 'oidc').sign('https://idp/token', 'client');
+  test('OIDC default is RS256 for RSA and ES256 for EC; both verify', async () => {
+    const r = await signer(rsa, 'oidc').sign('https://idp/token', 'client');
     assert.equal(decode(r).header.alg, 'RS256');
     jwt.verify(r, rsa.leaf.publicKey, { algorithms: ['RS256'] });
-    const e = signer(ec, 'oidc').sign('https://idp/token', 'client');
+    const e = await signer(ec, 'oidc').sign('https://idp/token', 'client');
     assert.equal(decode(e).header.alg, 'ES256');
     jwt.verify(e, ec.leaf.publicKey, { algorithms: ['ES256'] });
   });
 
-  test('x5c carries the chain as standard base64 DER, leaf first; kid and both thumbprints on request', () => {
-    const { header } = decode(signer(rsa, 'oidc', { sendX5c: true, kid: 'key-1', thumbprint: 'both' }).sign('https://idp/token', 'c'));
+  test('x5c carries the chain as standard base64 DER, leaf first; kid and both thumbprints on request', async () => {
+    const { header } = decode(await signer(rsa, 'oidc', { sendX5c: true, kid: 'key-1', thumbprint: 'both' }).sign('https://idp/token', 'c'));
     assert.equal(header.x5c.length, 2);
     assert.equal(new X509Certificate(Buffer.from(header.x5c[0], 'base64')).fingerprint256, rsa.leaf.fingerprint256);
     assert.equal(header.kid, 'key-1');
@@ -75,24 +79,36 @@ describe('client assertion signer', () => {
     assert.equal(header['x5t#S256'], rsa.thumbprints.x5tS256);
   });
 
-  test('no thumbprint header when asked for none', () => {
-    const { header } = decode(signer(rsa, 'oidc', { thumbprint: 'none' }).sign('https://idp/token', 'c'));
+  test('no thumbprint header when asked for none', async () => {
+    const { header } = decode(await signer(rsa, 'oidc', { thumbprint: 'none' }).sign('https://idp/token', 'c'));
     assert.deepEqual(Object.keys(header).sort(), ['alg', 'typ']);
   });
 
-  test('every call signs a new assertion with a fresh jti', () => {
+  test('every call signs a new assertion with a fresh jti', async () => {
     const s = signer(rsa, 'entra');
-    const jtis = new Set(Array.from({ length: 50 }, () => decode(s.sign(AUD, CLIENT)).claims.jti));
+    const jtis = new Set((await Promise.all(Array.from({ length: 50 }, () => s.sign(AUD, CLIENT)))).map((t) => decode(t).claims.jti));
     assert.equal(jtis.size, 50);
   });
 
-  test('lifetime follows the config', () => {
-    const { claims } = decode(signer(rsa, 'entra', { lifetimeSeconds: 120 }).sign(AUD, CLIENT));
+  test('lifetime follows the config', async () => {
+    const { claims } = decode(await signer(rsa, 'entra', { lifetimeSeconds: 120 }).sign(AUD, CLIENT));
     assert.equal(claims.exp - claims.iat, 120);
   });
 
-  test('algorithm and key type must agree', () => {
+  test('algorithm and key type must agree', async () => {
     assert.throws(() => resolveAssertionProfile({ algorithm: 'ES256', lifetimeSeconds: 600, sendX5c: false }, 'rsa', defaultsOf('oidc')), /ES256 needs an EC P-256 key/);
     assert.throws(() => resolveAssertionProfile({ algorithm: 'RS256', lifetimeSeconds: 600, sendX5c: false }, 'ec', defaultsOf('oidc')), /needs an RSA key/);
+  });
+});
+
+describe('where the key is', () => {
+  test('without the optional PKCS#11 binding, a pkcs11 credential says what the image lacks (503, nothing sent), and nothing else changes', async () => {
+    assert.throws(() => loadPkcs11Binding('pkcs11js-not-installed'), /the PKCS#11 binding \(the optional dependency pkcs11js\) is not installed: build the image with a C\+\+ toolchain/);
+    const signer = new Pkcs11KeySigner({ module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 't', keyLabel: 'k', pinFile: '/nonexistent', sessions: 2 }, '/', 'cdr', createLogger({ level: 'silent' }), () =>
+      loadPkcs11Binding('pkcs11js-not-installed'),
+    );
+    await assert.rejects(signer.sign('RS256', Buffer.from('x'), rsa), (err: unknown) => err instanceof CredentialUnavailable && /pkcs11js\) is not installed/.test(err.message));
+    // A key file signs as before.
+    assert.equal((await new FileKeySigner().sign('RS256', Buffer.from('x'), rsa)).length, 256);
   });
 });

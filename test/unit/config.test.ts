@@ -300,6 +300,39 @@ describe('token-broker config check', () => {
     assert.doesNotMatch(run.stderr, /at .*\.ts:\d+/, 'no stack trace');
   });
 
+  test('keys in an HSM or Key Vault: each missing or conflicting field named', () => {
+    const pin = dir.write('hsm.pin', '1234\n');
+    const module = dir.write('libfake-pkcs11.so', 'not really a library');
+    const withCertificate = (certificate: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
+      const config = baseConfig() as any;
+      config.credentials[0].certificate = certificate;
+      Object.assign(config.credentials[0], extra);
+      return config;
+    };
+    const problems = (config: unknown) => problemsOf(() => validateConfig(config, dir.path)).map((p) => `${p.path}: ${p.message}`).join('\n');
+    const pkcs11 = { module, tokenLabel: 'broker', keyLabel: 'rsa', pinFile: pin };
+    const loaded = validateConfig(withCertificate({ certFile: 'good.crt', pkcs11 }), dir.path);
+    assert.equal(loaded.config.credentials[0]!.certificate!.pkcs11!.sessions, 2);
+    const material = loaded.materials.get('powerbi');
+    assert.equal(material?.kind === 'certificate' && material.keyLocation, "key in PKCS#11 token 'broker', label 'rsa'");
+    assert.equal(material?.kind === 'certificate' && material.certificate.privateKey, undefined, 'no private key read');
+    const vault = { keyId: 'https://contoso.vault.azure.net/keys/powerbi' };
+    assert.equal(validateConfig(withCertificate({ certFile: 'good.crt', keyVault: vault }), dir.path).config.credentials[0]!.certificate!.keyVault!.authentication, 'managedIdentity');
+
+    assert.match(problems(withCertificate({ certFile: 'good.crt', keyFile: 'good.key', pkcs11 })), /^credentials\[0\]\.certificate\.pkcs11: give one place for the key: keyFile and pkcs11 both name one/m);
+    assert.match(problems(withCertificate({ pkcs11 })), /^credentials\[0\]\.certificate\.certFile: required with pkcs11/m);
+    // Without certFile the certificate is the vault's: read when the broker starts, not by config check.
+    const vaultOnly = validateConfig(withCertificate({ keyVault: vault }), dir.path);
+    assert.equal(vaultOnly.materials.get('powerbi'), undefined);
+    assert.match(problems(withCertificate({ certFile: 'good.crt', pkcs11: { ...pkcs11, slot: 3 } })), /^credentials\[0\]\.certificate\.pkcs11\.tokenLabel: give exactly one of tokenLabel or slot/m);
+    assert.match(problems(withCertificate({ certFile: 'good.crt', pkcs11: { module, tokenLabel: 'b', pinFile: pin } })), /^credentials\[0\]\.certificate\.pkcs11\.keyLabel: give exactly one of keyLabel or keyId/m);
+    assert.match(problems(withCertificate({ certFile: 'good.crt', pkcs11: { ...pkcs11, pin: '1234' } })), /^credentials\[0\]\.certificate\.pkcs11\.pin: unknown key/m);
+    assert.match(problems(withCertificate({ certFile: 'good.crt', pkcs11: { ...pkcs11, pinFile: '/nonexistent/pin' } })), /^credentials\[0\]\.certificate\.pkcs11\.pinFile: file not found/m);
+    assert.match(problems(withCertificate({ certFile: 'good.crt', keyVault: { keyId: 'http://contoso.vault.azure.net/keys/k' } })), /^credentials\[0\]\.certificate\.keyVault\.keyId: must be https:\/\/<vault>\/keys\/<name>/m);
+    assert.match(problems(withCertificate({ certFile: 'good.crt', keyVault: { ...vault, authentication: { credential: 'powerbi' } } })), /keyVault\.authentication\.credential: a credential cannot get its own Key Vault token/);
+    assert.match(problems(withCertificate({ certFile: 'good.crt', keyVault: { ...vault, authentication: { credential: 'nope' } } })), /keyVault\.authentication\.credential: no credential with id 'nope'/);
+  });
+
   test('delegated credentials: each missing or conflicting field named', () => {
     const keys = dir.write('delegated-keys', `${'a'.repeat(64)}\n`);
     const delegated = (credential: Record<string, unknown>, cache: Record<string, unknown> = { encryptionKeyFile: keys, stateFile: join(dir.path, 'state.enc') }, signInCaller = true) => {

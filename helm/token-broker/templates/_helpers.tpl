@@ -60,6 +60,9 @@ app.kubernetes.io/component: token-broker
 {{- define "token-broker.redisCaDir" -}}/etc/token-broker/redis-ca{{- end -}}
 {{- define "token-broker.redisPasswordDir" -}}/etc/token-broker/redis-password{{- end -}}
 {{- define "token-broker.redisSentinelPasswordDir" -}}/etc/token-broker/redis-sentinel-password{{- end -}}
+{{/* A credential's HSM PIN and Key Vault CA, each at <dir>/<id> (Secrets of their own, beside the certificate's). */}}
+{{- define "token-broker.hsmPinDir" -}}/etc/token-broker/hsm-pin{{- end -}}
+{{- define "token-broker.keyVaultCaDir" -}}/etc/token-broker/key-vault-ca{{- end -}}
 {{/* Where the AKS workload identity webhook mounts the federated token (it also sets AZURE_FEDERATED_TOKEN_FILE to it). */}}
 {{- define "token-broker.azureIdentityTokenFile" -}}/var/run/secrets/azure/tokens/azure-identity-token{{- end -}}
 {{/* The audience Entra ID expects in a federated token (a federated credential has exactly this one by default). */}}
@@ -67,10 +70,17 @@ app.kubernetes.io/component: token-broker
 
 {{/*
 Volume name of a credential's material (certificate or client-secret Secret, projected token):
-cred-<index> (ids may hold dots and underscores). A credential has exactly one of them.
+cred-<index> (ids may hold dots and underscores). A credential has exactly one of them, and besides
+it cred-<index>-pin (an HSM PIN) or cred-<index>-ca (a Key Vault CA).
 */}}
 {{- define "token-broker.credentialVolume" -}}
 {{- printf "cred-%d" . -}}
+{{- end -}}
+
+{{/* Whether a certificate's private key is in an HSM or in Key Vault: then it has no key file. */}}
+{{- define "token-broker.keyElsewhere" -}}
+{{- $c := . | default dict -}}
+{{- if or $c.pkcs11 $c.keyVault -}}true{{- end -}}
 {{- end -}}
 
 {{/* Whether the chart mounts something for this credential (at credentialsDir/<id>). */}}
@@ -88,6 +98,27 @@ cred-<index> (ids may hold dots and underscores). A credential has exactly one o
 {{- end -}}
 {{- end -}}
 {{- $found -}}
+{{- end -}}
+
+{{/*
+Whether the pod needs the AKS workload identity webhook: a federated token from it, or a Key Vault
+key reached with authentication: workloadIdentity. The latter signs in as the identity the service
+account names (azure.workload.identity/client-id, which the webhook turns into AZURE_CLIENT_ID): a
+chart-made service account without one, and no credential to take it from, fails the render.
+*/}}
+{{- define "token-broker.usesAzureWorkloadIdentity" -}}
+{{- $uses := include "token-broker.azureWorkloadIdentityClientId" . -}}
+{{- range $i, $c := .Values.config.credentials -}}
+{{- $keyVault := ($c.certificate | default dict).keyVault | default dict -}}
+{{- if eq (toString $keyVault.authentication) "workloadIdentity" -}}
+{{- $annotations := $.Values.serviceAccount.annotations | default dict -}}
+{{- if and $.Values.serviceAccount.create (not $uses) (not (get $annotations "azure.workload.identity/client-id")) -}}
+{{- fail (printf "config.credentials[%d].certificate.keyVault.authentication: workloadIdentity signs in to Key Vault as the identity of the service account: set serviceAccount.annotations.azure.workload.identity/client-id to the client id of the identity that has Key Vault Crypto User on the vault" $i) -}}
+{{- end -}}
+{{- $uses = "true" -}}
+{{- end -}}
+{{- end -}}
+{{- if $uses -}}true{{- end -}}
 {{- end -}}
 
 {{/*
@@ -209,7 +240,12 @@ tls.caFile. A passed-through block that already names one of these files conflic
 The broker's config file (src/config/schema.ts) built from .Values.config. How a credential
 authenticates (exactly one of certificate, clientSecret, federatedToken; docs/design.md §9.1):
 - certificate or clientSecret given as an existingSecret reference becomes the file paths where
-  the Secret is mounted (certFile/keyFile/pfxFile/passphraseFile; file/previousFile);
+  the Secret is mounted (certFile/keyFile/pfxFile/passphraseFile; file/previousFile); with the key
+  in an HSM (certificate.pkcs11) or in Key Vault (certificate.keyVault) the Secret holds the
+  certificate alone: certFile, never keyFile;
+- certificate.pkcs11.pinSecret and certificate.keyVault.caSecret become pinFile and caFile, where
+  those Secrets are mounted (hsmPinDir/<id>, keyVaultCaDir/<id>); the pkcs11 module is a path in
+  the image or in a volume of extraVolumes, passed through;
 - federatedToken.projected becomes the path of the projected service-account token the chart
   mounts, federatedToken.azureWorkloadIdentity the path where the AKS webhook mounts its token;
 - file paths (e.g. from a CSI volume in extraVolumes) are passed through.
@@ -231,12 +267,33 @@ jwt callers get callerTokens.audience when they name none. The cache gets its Re
 {{- $_ := set $files "pfxFile" (printf "%s/%s" $dir $certificate.pfxKey) -}}
 {{- else -}}
 {{- $_ := set $files "certFile" (printf "%s/%s" $dir (default "tls.crt" $certificate.certKey)) -}}
+{{- if not (include "token-broker.keyElsewhere" $certificate) -}}
 {{- $_ := set $files "keyFile" (printf "%s/%s" $dir (default "tls.key" $certificate.keyKey)) -}}
+{{- end -}}
 {{- end -}}
 {{- if $certificate.passphraseKey -}}
 {{- $_ := set $files "passphraseFile" (printf "%s/%s" $dir $certificate.passphraseKey) -}}
 {{- end -}}
-{{- $credential = set (omit $credential "certificate") "certificate" $files -}}
+{{- with $certificate.pkcs11 -}}{{- $_ := set $files "pkcs11" . -}}{{- end -}}
+{{- with $certificate.keyVault -}}{{- $_ := set $files "keyVault" . -}}{{- end -}}
+{{- $certificate = $files -}}
+{{- end -}}
+{{- if $certificate.pkcs11 -}}
+{{- $pkcs11 := omit $certificate.pkcs11 "pinSecret" -}}
+{{- with $certificate.pkcs11.pinSecret -}}
+{{- $_ := set $pkcs11 "pinFile" (printf "%s/%s/%s" (include "token-broker.hsmPinDir" $) $credential.id (default "pin" .key)) -}}
+{{- end -}}
+{{- $certificate = set (omit $certificate "pkcs11") "pkcs11" $pkcs11 -}}
+{{- end -}}
+{{- if $certificate.keyVault -}}
+{{- $keyVault := omit $certificate.keyVault "caSecret" -}}
+{{- with $certificate.keyVault.caSecret -}}
+{{- $_ := set $keyVault "caFile" (printf "%s/%s/%s" (include "token-broker.keyVaultCaDir" $) $credential.id (default "ca.crt" .key)) -}}
+{{- end -}}
+{{- $certificate = set (omit $certificate "keyVault") "keyVault" $keyVault -}}
+{{- end -}}
+{{- if $credential.certificate -}}
+{{- $credential = set (omit $credential "certificate") "certificate" $certificate -}}
 {{- end -}}
 {{- $clientSecret := $credential.clientSecret | default dict -}}
 {{- if $clientSecret.existingSecret -}}

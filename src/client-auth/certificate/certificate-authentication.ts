@@ -42,7 +42,7 @@ export class CertificateAuthentication implements ClientAuthentication {
     return {
       form: {
         client_assertion_type: JWT_BEARER_ASSERTION_TYPE,
-        client_assertion: this.signer.sign(target.audience, target.clientId, certificate),
+        client_assertion: await this.signer.sign(target.audience, target.clientId, certificate),
       },
     };
   }
@@ -52,6 +52,7 @@ export class CertificateAuthentication implements ClientAuthentication {
     const notAfter = cert.notAfter.getTime();
     const status = notAfter <= nowMs ? 'expired' : notAfter - nowMs < EXPIRY_WARNING_DAYS * DAY_MS ? 'expiring_soon' : 'ok';
     const reloadProblem = this.certificates.reloadProblem();
+    const signer = this.signer.keySigner.status();
     return {
       status,
       detail: {
@@ -59,6 +60,10 @@ export class CertificateAuthentication implements ClientAuthentication {
         days_left: Math.floor((notAfter - nowMs) / DAY_MS),
         thumbprint: cert.thumbprints.sha1Hex,
         ...(reloadProblem ? { reload_problem: reloadProblem } : {}),
+        // Where the key lives, and whether it signed last time (an HSM or a vault can be away).
+        key: this.signer.keySigner.backend,
+        ...(this.signer.keySigner.backend !== 'file' ? { signer: signer.state } : {}),
+        ...(signer.problem ? { signer_problem: signer.problem } : {}),
       },
     };
   }
@@ -74,6 +79,7 @@ export class CertificateAuthentication implements ClientAuthentication {
       files: cert.files,
       algorithm: this.signer.profile.algorithm,
       thumbprint_header: this.signer.profile.thumbprint,
+      key: this.signer.keySigner.describe(),
       ...(this.certificates.reloadProblem() ? { reload_problem: this.certificates.reloadProblem() } : {}),
     };
   }
@@ -96,5 +102,6 @@ export class CertificateAuthentication implements ClientAuthentication {
 
   stop(): void {
     this.certificates.stop?.();
+    this.signer.keySigner.close();
   }
 }

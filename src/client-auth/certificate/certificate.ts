@@ -13,7 +13,8 @@ export const MIN_RSA_BITS = 2048;
 export type KeyType = 'rsa' | 'ec';
 
 export interface LoadedCertificate {
-  privateKey: KeyObject;
+  /** The private key, when it is in a file; absent when an HSM or Key Vault holds it (the key signer signs). */
+  privateKey?: KeyObject;
   /** Leaf first, then the rest of the chain as found. */
   chain: X509Certificate[];
   leaf: X509Certificate;
@@ -26,6 +27,8 @@ export interface LoadedCertificate {
   notAfter: Date;
   /** Files the material was read from (absolute), for reload watching. */
   files: string[];
+  /** A certificate read from Key Vault: the key version it belongs to (a new certificate version comes with a new key version). */
+  keyVaultKeyId?: string;
 }
 
 export interface CertificateProblem {
@@ -139,6 +142,41 @@ function parsePfx(der: Buffer, passphrase: string | undefined, problems: Certifi
 }
 
 /**
+ * A certificate whose key is held elsewhere (Key Vault's certificate object): its public facts, as
+ * loadCertificate gives them for a certificate file. Throws CertificateLoadError (field `keyVault`)
+ * when it cannot sign assertions an IdP accepts.
+ */
+export function certificateFromDer(der: Buffer, source: string, now: Date, keyVaultKeyId?: string): LoadedCertificate {
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(der);
+  } catch {
+    throw new CertificateLoadError([{ field: 'keyVault', message: `${source} did not return a DER certificate` }]);
+  }
+  const details = leaf.publicKey.asymmetricKeyDetails ?? {};
+  const type = leaf.publicKey.asymmetricKeyType;
+  const problems: CertificateProblem[] = [];
+  if (type !== 'rsa' && !(type === 'ec' && details.namedCurve === 'prime256v1')) problems.push({ field: 'keyVault', message: `the certificate's key is ${type} ${details.namedCurve ?? ''}: use RSA (2048+ bits) or EC P-256` });
+  if (type === 'rsa' && (details.modulusLength ?? 0) < MIN_RSA_BITS) problems.push({ field: 'keyVault', message: `RSA key of ${details.modulusLength} bits: at least ${MIN_RSA_BITS} are required` });
+  const notBefore = new Date(leaf.validFrom);
+  const notAfter = new Date(leaf.validTo);
+  if (notAfter.getTime() <= now.getTime()) problems.push({ field: 'keyVault', message: `the certificate from ${source} expired on ${notAfter.toISOString()}` });
+  if (problems.length > 0) throw new CertificateLoadError(problems);
+  return {
+    chain: [leaf],
+    leaf,
+    thumbprints: computeThumbprints(leaf.raw),
+    keyType: type === 'ec' ? 'ec' : 'rsa',
+    keyBits: type === 'ec' ? 256 : (details.modulusLength ?? 0),
+    namedCurve: details.namedCurve,
+    notBefore,
+    notAfter,
+    files: [],
+    keyVaultKeyId,
+  };
+}
+
+/**
  * Reads and checks a certificate + key. Throws CertificateLoadError listing every problem found.
  * Relative paths resolve against `baseDir` (the config file's folder).
  */
@@ -156,19 +194,28 @@ export function loadCertificate(spec: CertificateConfig, baseDir: string, now: D
     const der = readFile(path, 'pfxFile', problems);
     if (der && problems.length === 0) ({ key, chain } = parsePfx(der, passphrase, problems));
   } else {
-    // The schema guarantees certFile + keyFile when pfxFile is absent.
+    // The schema guarantees certFile, and keyFile unless an HSM or Key Vault holds the key.
     const certPath = resolve(baseDir, spec.certFile!);
-    const keyPath = resolve(baseDir, spec.keyFile!);
-    files.push(certPath, keyPath);
+    files.push(certPath);
     const certPem = readFile(certPath, 'certFile', problems);
-    const keyPem = readFile(keyPath, 'keyFile', problems);
     if (certPem) chain = parsePemChain(certPem.toString('utf8'), 'certFile', problems);
-    if (keyPem) key = parsePemKey(keyPem, passphrase, problems);
+    if (spec.keyFile) {
+      const keyPath = resolve(baseDir, spec.keyFile);
+      files.push(keyPath);
+      const keyPem = readFile(keyPath, 'keyFile', problems);
+      if (keyPem) key = parsePemKey(keyPem, passphrase, problems);
+    }
   }
-  if (!key || chain.length === 0 || problems.length > 0) throw new CertificateLoadError(problems);
+  const keyElsewhere = !spec.pfxFile && !spec.keyFile;
+  // The HSM's library and PIN are read when the token opens; here only that they are there.
+  for (const [field, file] of [['pkcs11.module', spec.pkcs11?.module], ['pkcs11.pinFile', spec.pkcs11?.pinFile]] as const) {
+    if (file) readFile(resolve(baseDir, file), field, problems);
+  }
+  if ((!key && !keyElsewhere) || chain.length === 0 || problems.length > 0) throw new CertificateLoadError(problems);
 
-  // The leaf is the certificate whose public key matches the private key, wherever it sits in the file.
-  const leafIndex = chain.findIndex((c) => c.checkPrivateKey(key));
+  // The leaf is the certificate whose public key matches the private key, wherever it sits in the
+  // file; with the key in an HSM or a vault, the first one (the key signer checks the pair when it opens).
+  const leafIndex = key ? chain.findIndex((c) => c.checkPrivateKey(key)) : 0;
   if (leafIndex < 0) {
     problems.push({
       field: mainField === 'pfxFile' ? 'pfxFile' : 'keyFile',
@@ -179,21 +226,22 @@ export function loadCertificate(spec: CertificateConfig, baseDir: string, now: D
   const leaf = chain[leafIndex]!;
   chain = [leaf, ...chain.filter((_, i) => i !== leafIndex)];
 
-  const details = key.asymmetricKeyDetails ?? {};
-  const type = key.asymmetricKeyType;
+  const publicOrPrivate = key ?? leaf.publicKey;
+  const details = publicOrPrivate.asymmetricKeyDetails ?? {};
+  const type = publicOrPrivate.asymmetricKeyType;
   let keyType: KeyType;
   let keyBits = 0;
   if (type === 'rsa') {
     keyType = 'rsa';
     keyBits = details.modulusLength ?? 0;
     if (keyBits < MIN_RSA_BITS) {
-      problems.push({ field: mainField === 'pfxFile' ? 'pfxFile' : 'keyFile', message: `RSA key of ${keyBits} bits: at least ${MIN_RSA_BITS} are required (Entra AADSTS50032 WeakRsaKey)` });
+      problems.push({ field: mainField === 'pfxFile' ? 'pfxFile' : keyElsewhere ? 'certFile' : 'keyFile', message: `RSA key of ${keyBits} bits: at least ${MIN_RSA_BITS} are required (Entra AADSTS50032 WeakRsaKey)` });
     }
   } else if (type === 'ec') {
     keyType = 'ec';
     keyBits = details.namedCurve === 'prime256v1' ? 256 : details.namedCurve === 'secp384r1' ? 384 : details.namedCurve === 'secp521r1' ? 521 : 0;
   } else {
-    problems.push({ field: mainField === 'pfxFile' ? 'pfxFile' : 'keyFile', message: `unsupported key type '${type}': use RSA (2048+ bits) or EC P-256` });
+    problems.push({ field: mainField === 'pfxFile' ? 'pfxFile' : keyElsewhere ? 'certFile' : 'keyFile', message: `unsupported key type '${type}': use RSA (2048+ bits) or EC P-256` });
     throw new CertificateLoadError(problems);
   }
 

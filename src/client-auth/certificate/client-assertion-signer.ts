@@ -1,11 +1,11 @@
 // Builds and signs the client assertion of RFC 7523 §3 / OIDC Core §9 private_key_jwt, with the
 // header and claims each IdP expects (docs/design.md §6.1, §10, §13).
 import { randomUUID } from 'node:crypto';
-import jwt from 'jsonwebtoken';
 import type { AssertionConfig, SigningAlgorithm } from './certificate-schema.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import type { KeyType, LoadedCertificate } from './certificate.ts';
 import type { CertificateSource } from './certificate-source.ts';
+import type { KeySigner } from './key-signer.ts';
 
 export type ThumbprintHeader = 'x5t' | 'x5t#S256' | 'both' | 'none';
 
@@ -67,6 +67,10 @@ export class ClientAssertionSigner {
     private readonly certificates: CertificateSource,
     readonly profile: AssertionProfile,
     private readonly clock: Clock,
+    /** Where the private key is: a file, an HSM, Key Vault. */
+    readonly keySigner: KeySigner,
+    /** Told of every signature, its duration and result (metrics). */
+    private readonly observe?: (backend: string, seconds: number, result: 'success' | 'failure') => void,
   ) {}
 
   buildHeader(cert: LoadedCertificate = this.certificates.current()): AssertionHeader {
@@ -98,14 +102,21 @@ export class ClientAssertionSigner {
   /**
    * Signs a fresh assertion. Never cached: a new jti and time window on every exchange.
    * `certificate` overrides the current one (the retry with the previous certificate after a rotation).
+   * The compact serialisation of RFC 7515 §7.1: base64url(header).base64url(claims).base64url(signature).
    */
-  sign(audience: string, clientId: string, certificate?: LoadedCertificate): string {
+  async sign(audience: string, clientId: string, certificate?: LoadedCertificate): Promise<string> {
     const cert = certificate ?? this.certificates.current();
-    const { alg: _alg, ...header } = this.buildHeader(cert);
-    return jwt.sign(this.buildClaims(audience, clientId), cert.privateKey, {
-      algorithm: this.profile.algorithm,
-      header: header as unknown as jwt.JwtHeader,
-      // iat comes from our clock (jsonwebtoken keeps a given iat; noTimestamp would drop it).
-    });
+    const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const signingInput = `${encode(this.buildHeader(cert))}.${encode(this.buildClaims(audience, clientId))}`;
+    const started = performance.now();
+    let signature: Buffer;
+    try {
+      signature = await this.keySigner.sign(this.profile.algorithm, Buffer.from(signingInput), cert);
+    } catch (err) {
+      this.observe?.(this.keySigner.backend, (performance.now() - started) / 1000, 'failure');
+      throw err;
+    }
+    this.observe?.(this.keySigner.backend, (performance.now() - started) / 1000, 'success');
+    return `${signingInput}.${signature.toString('base64url')}`;
   }
 }

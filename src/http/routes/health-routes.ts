@@ -21,7 +21,9 @@ export function healthRoutes(deps: { tokenService: TokenService; clock: Clock; i
     const cache = deps.tokenService.cacheStatus();
     // Redis down is degraded, not unready: tokens are still served from memory and exchanges work.
     const ready = !shuttingDown && clientAuthOk;
-    const degraded = cache.state !== 'ok' || clientAuth.some((c) => c.status === 'expiring_soon' || c.detail.reload_problem);
+    // A key signer that failed (an HSM or Key Vault away) degrades: cached tokens are still served, and
+    // every replica shares the signer, so failing readiness would take them all out of the Service.
+    const degraded = cache.state !== 'ok' || clientAuth.some((c) => c.status === 'expiring_soon' || c.detail.reload_problem || c.detail.signer === 'unavailable');
     res.setHeader('Cache-Control', 'no-store');
     res.status(ready ? 200 : 503).json({
       status: ready ? (degraded ? 'degraded' : 'ok') : 'not_ready',
