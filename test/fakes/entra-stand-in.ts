@@ -28,7 +28,7 @@ import {
 } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import jwt from 'jsonwebtoken';
-import { headerValue, readBody, safeDecode } from './fake-server-parts.ts';
+import { headerValue, isB64url, jsonObjectOf, readBody, safeDecode } from './fake-server-parts.ts';
 
 // ───────────────────────────────────────── public API ─────────────────────────────────────────
 
@@ -1378,18 +1378,9 @@ function decodeAssertionInto(record: CapturedRequest, assertion: string | undefi
 
 function decodeJsonObject(part: string): Record<string, unknown> | undefined {
   const bytes = strictB64urlDecode(part);
-  if (!bytes || bytes.length === 0) return undefined;
-  try {
-    const v: unknown = JSON.parse(bytes.toString('utf8'));
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
+  return bytes && jsonObjectOf(bytes);
 }
 
-function isB64url(s: string): boolean {
-  return /^[A-Za-z0-9_-]*$/.test(s) && s.length % 4 !== 1;
-}
 
 /** base64url only: no padding, no `+`/`/` (MSAL's encoding, docs/design.md §10.1). */
 function strictB64urlDecode(s: string): Buffer | undefined {

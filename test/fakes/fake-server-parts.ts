@@ -35,6 +35,22 @@ export async function readBody(req: IncomingMessage, maxBytes = MAX_FAKE_BODY_BY
   return Buffer.concat(chunks);
 }
 
+/** base64url without padding (RFC 7515 §2), as JWTs and the Azure SDKs encode. */
+export function isB64url(s: string): boolean {
+  return /^[A-Za-z0-9_-]*$/.test(s) && s.length % 4 !== 1;
+}
+
+/** The JSON object these bytes hold, or undefined for anything else (empty, not JSON, an array, a string). */
+export function jsonObjectOf(bytes: Buffer): Record<string, unknown> | undefined {
+  if (bytes.length === 0) return undefined;
+  try {
+    const v: unknown = JSON.parse(bytes.toString('utf8'));
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A server certificate for 127.0.0.1 and localhost, issued by `ca` (a CA from createThrowawayCertificate). */
 export async function loopbackServerCertificate(ca: ThrowawayCertificate): Promise<{ certPem: string; keyPem: string }> {
   const algorithm = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 };

@@ -45,7 +45,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createThrowawayCertificate } from '../../src/sandbox/throwaway-certificate.ts';
-import { headerValue, loopbackServerCertificate, readBody, safeDecode } from './fake-server-parts.ts';
+import { headerValue, isB64url, jsonObjectOf, loopbackServerCertificate, readBody, safeDecode } from './fake-server-parts.ts';
 
 // ───────────────────────────────────────── public API ─────────────────────────────────────────
 
@@ -237,7 +237,7 @@ export async function startKeyVaultStandIn(options: { tenantId?: string } = {}):
     const activeFault = fault;
 
     const body = await readBody(req, MAX_BODY_BYTES);
-    const json = parseJsonObject(body);
+    const json = jsonObjectOf(body);
     if (json) {
       record.bodyFields = Object.keys(json);
       if (SIGN_PATH.test(path)) {
@@ -610,23 +610,10 @@ function methodNotAllowed(ctx: ResponseCtx, method: string): void {
 }
 
 function decodeJwtPart(part: string): Record<string, unknown> | undefined {
-  return isB64url(part) ? parseJsonObject(Buffer.from(part, 'base64url')) : undefined;
+  return isB64url(part) ? jsonObjectOf(Buffer.from(part, 'base64url')) : undefined;
 }
 
-function parseJsonObject(bytes: Buffer): Record<string, unknown> | undefined {
-  if (bytes.length === 0) return undefined;
-  try {
-    const v: unknown = JSON.parse(bytes.toString('utf8'));
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
-/** base64url without padding, as the SDK encodes (`uint8ArrayToString(…, "base64url")`). */
-function isB64url(s: string): boolean {
-  return /^[A-Za-z0-9_-]*$/.test(s) && s.length % 4 !== 1;
-}
 
 
 
