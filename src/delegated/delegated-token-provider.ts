@@ -77,10 +77,12 @@ export class DelegatedTokenProvider implements TokenProvider {
     return this.redeem(request.scope || this.credential.signInScope, request.signal);
   }
 
-  /** Redeems the grant once (keep-alive); the access token is not kept. Resolves false when another replica is redeeming it. */
-  async keepAlive(): Promise<boolean> {
-    const grant = await this.read();
-    if (!grant || grant.state !== 'signed_in') return false;
+  /**
+   * Redeems the grant the watcher just read, once (keep-alive); the access token is not kept.
+   * Resolves false when another replica is redeeming it (or the grant changed meanwhile).
+   */
+  async keepAlive(grant: StoredGrant): Promise<boolean> {
+    if (grant.state !== 'signed_in') return false;
     return (await this.redeemVersion(grant, this.credential.signInScope, undefined)) !== undefined;
   }
 

@@ -236,7 +236,7 @@ export class SignInService {
         this.noteGrant(runtime.id, grant);
         if (!this.durabilityChecked) await this.checkDurability();
         if (grant?.state === 'signed_in' && this.deps.clock.now() - grant.lastRefreshAt >= runtime.keepAliveMs) {
-          await runtime.provider.keepAlive().then(
+          await runtime.provider.keepAlive(grant).then(
             (done) => done && this.deps.logger.info({ credentialId: runtime.id }, 'delegated grant kept alive: refreshed while idle'),
             (err: unknown) => this.deps.logger.warn({ credentialId: runtime.id, code: (err as { code?: string }).code, error: (err as Error).message }, 'keep-alive refresh failed'),
           );

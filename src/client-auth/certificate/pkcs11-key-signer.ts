@@ -39,6 +39,8 @@ interface Pkcs11Library {
 }
 
 interface OpenToken {
+  /** The binding the token was opened with: its constants name the mechanisms. */
+  binding: Pkcs11Binding;
   module: LoadedModule;
   /** The module's generation when this token was opened: after a re-initialisation its sessions are gone. */
   generation: number;
@@ -221,7 +223,7 @@ export class Pkcs11KeySigner implements KeySigner {
         if (reason !== 'CKR_USER_ALREADY_LOGGED_IN') throw err;
       }
       const key = this.findKey(library, sessions[0]!, c);
-      const token: OpenToken = { module: loaded, generation: loaded.generation, sessions, key };
+      const token: OpenToken = { binding, module: loaded, generation: loaded.generation, sessions, key };
       this.token = token;
       this.idle.push(...sessions);
       this.logger.info({ credentialId: this.credentialId, where: this.where, sessions: sessions.length }, 'PKCS#11 token opened');
@@ -272,9 +274,8 @@ export class Pkcs11KeySigner implements KeySigner {
     return found[0]!;
   }
 
-  private mechanism(algorithm: SigningAlgorithm): { mechanism: number; parameter?: unknown } {
-    const binding = this.binding();
-    const c = (name: string) => binding[name] as number;
+  private mechanism(token: OpenToken, algorithm: SigningAlgorithm): { mechanism: number; parameter?: unknown } {
+    const c = (name: string) => token.binding[name] as number;
     switch (algorithm) {
       case 'RS256':
         return { mechanism: c('CKM_SHA256_RSA_PKCS') };
@@ -292,7 +293,7 @@ export class Pkcs11KeySigner implements KeySigner {
     if (!token) return Promise.reject(new Error('CKR_SESSION_CLOSED: the token was closed'));
     const { library } = token.module;
     const data = algorithm === 'ES256' ? createHash('sha256').update(signingInput).digest() : signingInput;
-    library.C_SignInit(session, this.mechanism(algorithm), token.key);
+    library.C_SignInit(session, this.mechanism(token, algorithm), token.key);
     // The callback form runs C_Sign on a libuv worker thread, so a slow HSM does not stop the event loop.
     return new Promise((resolvePromise, reject) =>
       library.C_Sign(session, data, Buffer.alloc(algorithm === 'ES256' ? 64 : RSA_SIGNATURE_BYTES), (err, signature) => (err ? reject(err) : resolvePromise(signature))),
